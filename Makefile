@@ -1,0 +1,52 @@
+# The two commands of README.md:  `make book` builds the book, `make test` runs every test.
+# Both create their own virtual environment (.venv) and install everything on a fresh machine.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+export COURSE_PROFILE ?= fast
+export PYTHONHASHSEED := 0
+# Each notebook kernel and test process stays on the cores it is given.
+export MPLBACKEND := Agg
+
+.PHONY: help venv notebooks check-sync unit nbval book book-test test clean
+
+help:
+	@echo "make book        build the book (executes every learner notebook in the '$(COURSE_PROFILE)' profile)"
+	@echo "make test        unit tests, notebook sync check, nbval on the solutions, book build and its checks"
+	@echo "make notebooks   regenerate learner notebooks from solutions/ and re-execute stale solutions"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[book,dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
+	touch $@
+
+venv: $(STAMP)
+
+notebooks: venv
+	$(BIN)/python -m course_lib.authoring generate
+	$(BIN)/python -m course_lib.authoring execute --stale-only
+
+check-sync: venv
+	$(BIN)/python -m course_lib.authoring check
+
+unit: venv
+	$(BIN)/python -m pytest -q -n 2 tests --ignore=tests/book
+
+nbval: venv
+	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env solutions/
+
+book: venv check-sync
+	$(BIN)/jupyter-book build . -W --keep-going
+	@echo
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+book-test: book
+	$(BIN)/python -m pytest -q tests/book
+
+test: check-sync unit nbval book-test
+
+clean:
+	rm -rf _build .pytest_cache
