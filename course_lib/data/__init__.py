@@ -13,7 +13,7 @@ no data and imports neither torchvision, scikit-image nor scikit-learn.
 from course_lib.data.digits import load_digits_8x8
 from course_lib.data.faces import PHOTO_NAMES, load_lfw_faces, load_photo, resize_images
 from course_lib.data.mnist import default_mnist_root, load_bundled_mnist, load_mnist, mnist_downloads_allowed
-from course_lib.data.sampling import inverse_transform_sample, numeric_cdf
+from course_lib.data.sampling import inverse_cdf, inverse_transform_sample, numeric_cdf
 from course_lib.data.toy import (
     GaussianMixture1D,
     GaussianMixture2D,
@@ -29,6 +29,7 @@ __all__ = [
     "grid_of_gaussians",
     "mode_coverage",
     "numeric_cdf",
+    "inverse_cdf",
     "inverse_transform_sample",
     "load_mnist",
     "load_bundled_mnist",

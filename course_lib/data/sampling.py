@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["numeric_cdf", "inverse_transform_sample"]
+__all__ = ["numeric_cdf", "inverse_cdf", "inverse_transform_sample"]
 
 
 def _as_1d_float(x: Any, name: str) -> Tensor:
@@ -121,13 +121,62 @@ def inverse_transform_sample(pdf_values: Tensor, grid: Tensor, n: int,
         raise ValueError(f"n must be >= 0, got {n}.")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}.")
-    _, g = _validate(pdf_values, grid)
-    cdf = numeric_cdf(pdf_values, grid)                                # (M,)
+    cdf = numeric_cdf(pdf_values, grid)                                # (M,) validates the density
     gen_device = generator.device if generator is not None else cdf.device
     u = torch.rand(n, generator=generator, device=gen_device, dtype=cdf.dtype).to(cdf.device)  # (n,) in [0, 1)
-    j = torch.searchsorted(cdf, u, right=True)                         # (n,) first index with F_j > u
-    j = j.clamp(1, cdf.numel() - 1)                                    # u < 1 = F_{M-1}, so only a guard
+    return inverse_cdf(pdf_values, grid, u)
+
+
+def inverse_cdf(pdf_values: Tensor, grid: Tensor, u: Tensor) -> Tensor:
+    r"""Map uniforms :math:`u \in [0, 1]` through the inverse of the numeric CDF of a tabulated density.
+
+    With :math:`F` = :func:`course_lib.data.sampling.numeric_cdf` (trapezoid rule, :math:`F_0 = 0`,
+    :math:`F_{M-1} = 1`), the CDF between grid points is the straight line through :math:`(x_j, F_j)`. For
+    :math:`u < 1`, find the cell :math:`j` with :math:`F_{j-1} \le u < F_j` and interpolate:
+
+    .. math::
+        x = x_{j-1} + \frac{u - F_{j-1}}{F_j - F_{j-1}} \, (x_j - x_{j-1}),
+
+    i.e. :math:`x = \min\{x : F(x) > u\}`, the point where the piecewise-linear CDF first rises above :math:`u`. Since
+    :math:`F_j > u \ge F_{j-1}`, the denominator is positive: flat stretches of :math:`F` (zero-density gaps) are
+    jumped over and never sampled, and :math:`u = 0` gives the left end of the support. At :math:`u = 1` no
+    :math:`F_j` exceeds :math:`u`; the answer there is :math:`\min\{x_j : F_j = 1\}`, the right end of the support.
+    If :math:`U \sim \mathcal U[0, 1)`, then :math:`x(U)` has the piecewise-linear CDF :math:`F`.
+
+    Args:
+        pdf_values: ``(M,)`` density values at the grid points, >= 0, any positive total mass (unnormalised is fine).
+        grid: ``(M,)`` strictly increasing points, :math:`M \ge 2`.
+        u: uniforms of any shape, every value in :math:`[0, 1]`.
+
+    Returns:
+        Tensor of ``u``'s shape with values in ``[grid[0], grid[-1]]``, in the dtype of the numeric CDF (the promoted
+        floating dtype of ``pdf_values`` and ``grid``), on ``grid``'s device. With ``u = torch.rand(n, generator=g)``
+        it equals ``inverse_transform_sample(pdf_values, grid, n, g')`` for ``g'`` seeded like ``g``.
+
+    Raises:
+        TypeError: ``u`` is not a real floating tensor.
+        ValueError: ``u`` has a value outside :math:`[0, 1]` or NaN, or the density is invalid (see ``numeric_cdf``).
+    """
+    cdf = numeric_cdf(pdf_values, grid)                                # (M,) F_0 = 0 <= ... <= F_{M-1} = 1
+    if not isinstance(u, Tensor):
+        raise TypeError(f"u must be a torch.Tensor of uniforms, got {type(u).__name__}.")
+    if not u.is_floating_point():
+        raise TypeError(f"u must be a floating-point tensor, got dtype {u.dtype}.")
+    if u.device != cdf.device:
+        raise ValueError(f"u must be on the grid's device ({cdf.device}), got {u.device}.")
+    if bool(torch.isnan(u).any()) or bool((u < 0).any()) or bool((u > 1).any()):
+        raise ValueError("u must hold values in [0, 1] (no NaN).")
+    g = grid.detach().to(device=cdf.device, dtype=cdf.dtype) if isinstance(grid, Tensor) else \
+        torch.as_tensor(grid, dtype=cdf.dtype, device=cdf.device)   # (M,)
+    m = cdf.numel()
+    shape = u.shape
+    v = u.detach().to(cdf.dtype).reshape(-1)                           # (n,) flattened uniforms
+    j = torch.searchsorted(cdf, v, right=True)                         # (n,) first index with F_j > u
+    at_top = j >= m                                                    # u = 1: no F_j exceeds it
+    j = j.clamp(1, m - 1)
     f_lo, f_hi = cdf[j - 1], cdf[j]
-    x_lo, x_hi = g[j - 1], g[j]
-    t = (u - f_lo) / (f_hi - f_lo)                                     # in [0, 1): F_j > u >= F_{j-1}
-    return x_lo + t.clamp(0.0, 1.0) * (x_hi - x_lo)
+    t = (v - f_lo) / (f_hi - f_lo)                                     # in [0, 1) where u < 1
+    x = g[j - 1] + t.clamp(0.0, 1.0) * (g[j] - g[j - 1])               # linear inside the cell
+    j_top = torch.searchsorted(cdf, torch.ones_like(v), right=False)   # first index with F_j = 1
+    x = torch.where(at_top, g[j_top.clamp(max=m - 1)], x)              # u = 1: the right end of the support
+    return x.reshape(shape)

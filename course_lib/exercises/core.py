@@ -86,6 +86,9 @@ class Verdict:
     points: float
     messages: list[str] = field(default_factory=list)
 
+    def _ipython_display_(self) -> None:
+        """Show nothing more in a notebook: :func:`run_check` has already printed the verdict."""
+
     def __str__(self) -> str:
         head = f"[Exercise {self.exercise.id}] {self.exercise.title}: "
         maxp = _fmt(self.exercise.points)

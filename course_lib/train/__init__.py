@@ -1,0 +1,33 @@
+"""The one adversarial trainer every chapter reuses (see STYLE.md, "One trainer, pluggable parts").
+
+- :mod:`course_lib.train.steps`: one discriminator and one generator update, Algorithm 1 of Goodfellow et al. (2014);
+- :mod:`course_lib.train.trainer`: :class:`TrainerConfig` and :class:`AdversarialTrainer` (the loop, logging,
+  samples, the non-finite guard, checkpoints and exact resume);
+- :mod:`course_lib.train.callbacks`: :class:`Callback`, :class:`PrintEvery`, :class:`LambdaCallback`.
+"""
+
+from course_lib.train.callbacks import Callback, LambdaCallback, PrintEvery
+from course_lib.train.steps import as_logits, discriminator_step, generator_step
+from course_lib.train.trainer import (
+    HISTORY_KEYS,
+    AdversarialTrainer,
+    NonFiniteLossError,
+    TrainerConfig,
+    build_optimizer,
+    latest_checkpoint,
+)
+
+__all__ = [
+    "AdversarialTrainer",
+    "TrainerConfig",
+    "NonFiniteLossError",
+    "HISTORY_KEYS",
+    "build_optimizer",
+    "latest_checkpoint",
+    "discriminator_step",
+    "generator_step",
+    "as_logits",
+    "Callback",
+    "PrintEvery",
+    "LambdaCallback",
+]
