@@ -8,6 +8,7 @@ export COURSE_PROFILE ?= fast
 export PYTHONHASHSEED := 0
 # Each notebook kernel and test process stays on the cores it is given.
 export MPLBACKEND := Agg
+SHELL   := /bin/bash
 
 .PHONY: help venv notebooks check-sync unit nbval book book-test test clean
 
@@ -39,8 +40,10 @@ nbval: venv
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env solutions/
 
 book: venv check-sync
-	$(BIN)/jupyter-book build . -W --keep-going
+	set -o pipefail; $(BIN)/jupyter-book build . -W --keep-going 2>&1 | tee _build.log
 	@echo
+	@echo "Notebook execution times (budget: 120 s each in the fast profile):"
+	@grep -o "/chapters/.*Executed notebook in [0-9.]* seconds" _build.log | sed 's/: Executed notebook in/:/' || true
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 book-test: book
@@ -49,4 +52,4 @@ book-test: book
 test: check-sync unit nbval book-test
 
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build _build.log .pytest_cache
