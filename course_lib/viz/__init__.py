@@ -1,4 +1,6 @@
-"""Plotting helpers (matplotlib): image grids, the 1-D picture of Goodfellow et al. (2014), 2-D toys, curves."""
+"""Plotting helpers (matplotlib): image grids, the 1-D picture of Goodfellow et al. (2014), 2-D toys, curves, boxes."""
+
+from course_lib.viz.boxes import draw_boxes, draw_grid, mark_cells
 
 from course_lib.viz.plots import (
     discriminator_grid_2d,
@@ -18,4 +20,7 @@ __all__ = [
     "plot_history",
     "discriminator_grid_2d",
     "plot_d_contour_2d",
+    "draw_boxes",
+    "draw_grid",
+    "mark_cells",
 ]
