@@ -22,6 +22,49 @@ from course_lib.gan.theory import (
     virtual_training_criterion,
     wasserstein_1d,
 )
+from course_lib.gan.theory import (  # chapter 3
+    js_gradient_vs_separation,
+    lsgan_generator_criterion,
+    lsgan_optimal_discriminator,
+    pearson_chi2,
+    wasserstein_1d_cdf,
+    wasserstein_1d_weighted,
+    wgan_example1,
+)
+from course_lib.gan.dcgan import (  # chapter 4 (importing it registers the DCGAN models)
+    DCGANDiscriminator,
+    DCGANGenerator,
+    dcgan_init_,
+    drop_feature_maps,
+    dropped_feature_maps,
+    feature_maps,
+)
+from course_lib.gan.conv_arithmetic import (  # chapter 4
+    checkerboard_pattern,
+    conv_output_size,
+    conv_transpose_output_size,
+    fractionally_strided_conv,
+)
+from course_lib.gan.latent import interpolation_path, latent_walk_widget, lerp, slerp, vector_arithmetic  # chapter 4
+from course_lib.gan.losses import AutoencoderEnergy, BEGANLoss, register_gan_loss_factory  # chapter 5: loss zoo
+from course_lib.gan.penalties import get_penalty, list_penalties, register_penalty  # chapter 5
+from course_lib.gan.regularizers import (  # chapter 5
+    FeatureMatchingLoss,
+    HistoricalAveraging,
+    HistoricalAveragingLoss,
+    MinibatchDiscrimination,
+    WeightClipping,
+    one_sided_label_smoothing,
+    ttur_overrides,
+    wgan_gp_overrides,
+    wgan_overrides,
+)
+from course_lib.gan.spectral import (  # chapter 5
+    SpectralNorm,
+    SpectralNormLinear,
+    apply_spectral_norm,
+    spectral_norm_power_iteration,
+)
 
 __all__ = [
     # theory
@@ -33,6 +76,30 @@ __all__ = [
     "wasserstein_1d",
     "gan_value",
     "virtual_training_criterion",
+    # theory, chapter 3
+    "wasserstein_1d_cdf",
+    "wasserstein_1d_weighted",
+    "wgan_example1",
+    "pearson_chi2",
+    "lsgan_optimal_discriminator",
+    "lsgan_generator_criterion",
+    "js_gradient_vs_separation",
+    # DCGAN, convolution arithmetic, latent walks (chapter 4)
+    "DCGANGenerator",
+    "DCGANDiscriminator",
+    "dcgan_init_",
+    "feature_maps",
+    "drop_feature_maps",
+    "dropped_feature_maps",
+    "conv_output_size",
+    "conv_transpose_output_size",
+    "fractionally_strided_conv",
+    "checkerboard_pattern",
+    "lerp",
+    "slerp",
+    "interpolation_path",
+    "vector_arithmetic",
+    "latent_walk_widget",
     # losses
     "d_loss_minimax",
     "g_loss_saturating",
@@ -42,6 +109,26 @@ __all__ = [
     "register_gan_loss",
     "get_gan_loss",
     "list_gan_losses",
+    # chapter 5: losses, penalties, regularizers, spectral norm
+    "register_gan_loss_factory",
+    "AutoencoderEnergy",
+    "BEGANLoss",
+    "get_penalty",
+    "list_penalties",
+    "register_penalty",
+    "WeightClipping",
+    "ttur_overrides",
+    "wgan_overrides",
+    "wgan_gp_overrides",
+    "one_sided_label_smoothing",
+    "FeatureMatchingLoss",
+    "MinibatchDiscrimination",
+    "HistoricalAveraging",
+    "HistoricalAveragingLoss",
+    "spectral_norm_power_iteration",
+    "SpectralNorm",
+    "SpectralNormLinear",
+    "apply_spectral_norm",
     # models
     "MLPGenerator",
     "MLPDiscriminator",

@@ -22,7 +22,8 @@ What it does, step by step (one *step* = one generator update, as in Algorithm 1
 Reproducibility. All randomness the trainer adds comes from its own ``torch.Generator`` objects, seeded with
 ``config.seed``: the data shuffling (tensor data), the draws of a sampler (callable data), and the noise ``z``.
 Dropout and other randomness inside the models use PyTorch's global generator, whose state (CPU and CUDA) is saved in
-every checkpoint too. On a CPU, a run interrupted and resumed from its last checkpoint therefore ends *bit for bit*
+every checkpoint too, as is the state of the stateful parts (a loss with ``state_dict()`` such as BEGAN's k_t, a
+penalty with its own generator, an ``after_d_step`` hook object with a ``state_dict()``). On a CPU, a run interrupted and resumed from its last checkpoint therefore ends *bit for bit*
 where the uninterrupted run ends (for tensor and callable data; a ``DataLoader`` keeps its own iteration order, so
 resuming one restarts its epoch).
 
@@ -105,9 +106,10 @@ class TrainerConfig:
     batch_size: int = 64  # m, the minibatch size of data and of noise (DCGAN used 128, WGAN 64)
     n_critic: int = 1  # k, discriminator updates per generator update (k = 1 in the paper's experiments)
     z_dim: int | None = None  # noise dimension; None: taken from the generator's `z_dim` attribute
-    loss: Any = "non_saturating"  # a registered GAN loss name or a GANLoss; "non_saturating": Goodfellow Sec. 3
-    penalty: Callable[[nn.Module, Tensor, Tensor], Tensor] | None = None  # penalty(D, real, fake) -> scalar, or None
-    penalty_weight: float = 1.0  # lambda, the penalty's weight (WGAN-GP uses 10)
+    loss: Any = "non_saturating"  # a registered GAN loss name, a GANLoss or a loss object; Goodfellow Sec. 3
+    # penalty(D, real, fake) -> scalar, a registered name ("wgan_gp", "r1", ...: course_lib.gan.penalties), or None
+    penalty: Callable[[nn.Module, Tensor, Tensor], Tensor] | str | None = None
+    penalty_weight: float | None = None  # lambda; None: the penalty's `default_weight` (WGAN-GP: 10), else 1
     # --- the optimizers: Adam as in DCGAN (Radford et al. 2016, Sec. 4: lr 2e-4, beta1 0.5) ---
     optimizer: str = "adam"  # "adam", "rmsprop" (WGAN: lr 5e-5) or "sgd" (Goodfellow et al. used momentum SGD)
     lr_g: float = 2e-4  # generator learning rate
@@ -158,7 +160,8 @@ class TrainerConfig:
             positive_int("z_dim")
         positive_float("lr_g")
         positive_float("lr_d")
-        positive_float("penalty_weight", allow_zero=True)
+        if self.penalty_weight is not None:
+            positive_float("penalty_weight", allow_zero=True)
         if self.max_grad_norm is not None:
             positive_float("max_grad_norm")
         if (
@@ -176,10 +179,18 @@ class TrainerConfig:
             raise ValueError(f"TrainerConfig.amp must be one of {_AMP_MODES}, got {self.amp!r}.")
         if self.nonfinite not in _NONFINITE_MODES:
             raise ValueError(f"TrainerConfig.nonfinite must be one of {_NONFINITE_MODES}, got {self.nonfinite!r}.")
-        if self.penalty is not None and not callable(self.penalty):
+        if isinstance(self.penalty, str):
+            from course_lib.gan.penalties import list_penalties  # here: the gan package imports nothing from train
+
+            if self.penalty not in list_penalties():
+                raise ValueError(
+                    f"TrainerConfig.penalty {self.penalty!r} is not a registered penalty; registered: "
+                    f"{', '.join(list_penalties())}."
+                )
+        elif self.penalty is not None and not callable(self.penalty):
             raise TypeError(
-                f"TrainerConfig.penalty must be a callable penalty(D, real, fake) -> Tensor or None, "
-                f"got {type(self.penalty).__name__}."
+                f"TrainerConfig.penalty must be a callable penalty(D, real, fake) -> Tensor, a registered name or "
+                f"None, got {type(self.penalty).__name__}."
             )
         if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, (str, os.PathLike)):
             raise TypeError(
@@ -196,8 +207,8 @@ class TrainerConfig:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name == "penalty" and value is not None:
-                value = _callable_name(value)
+            if f.name == "penalty" and value is not None and not isinstance(value, str):
+                value = str(getattr(value, "name", None) or _callable_name(value))
             elif f.name == "loss" and not isinstance(value, str):
                 value = str(getattr(value, "name", _callable_name(value)))
             elif f.name == "checkpoint_dir" and value is not None:
@@ -511,6 +522,17 @@ class AdversarialTrainer:
         # relativistic losses compare fake with real logits in the generator step too
         self._g_needs_real = bool(getattr(self.loss, "needs_real_logits", False))
 
+        # --- penalty: a registered name gives a fresh object; its paper weight unless the config sets one ---
+        self.penalty: Callable[[nn.Module, Tensor, Tensor], Tensor] | None = None
+        if config.penalty is not None:
+            from course_lib.gan.penalties import get_penalty
+
+            self.penalty = get_penalty(config.penalty)
+        self.penalty_weight = (
+            float(config.penalty_weight) if config.penalty_weight is not None
+            else float(getattr(self.penalty, "default_weight", 1.0))
+        )
+
         # --- data ---
         self._data = self._make_source(data)
 
@@ -552,6 +574,9 @@ class AdversarialTrainer:
         for hook in self.after_d_step:
             if not callable(hook):
                 raise TypeError(f"after_d_step hooks must be callables (trainer) -> None, got {type(hook).__name__}.")
+        loss_hook = getattr(self.loss, "after_d_step", None)  # a stateful loss (BEGAN's k_t) updates itself first
+        if callable(loss_hook):
+            self.after_d_step.insert(0, loss_hook)
         self.step = 0
         self.elapsed = 0.0  # training seconds so far, summed over fit calls and resumes
         self.history: dict[str, list[float]] = {key: [] for key in HISTORY_KEYS}
@@ -630,7 +655,7 @@ class AdversarialTrainer:
             z = self._noise(real.shape[0])  # z ~ p_z, (m, z_dim)
             d_logs = discriminator_step(
                 self.G, self.D, self.opt_d, real, z, self.loss,
-                penalty=cfg.penalty, penalty_weight=cfg.penalty_weight,
+                penalty=self.penalty, penalty_weight=self.penalty_weight,
                 scaler=self.scaler_d, autocast=self._autocast, max_grad_norm=cfg.max_grad_norm,
             )
             self._guard("discriminator", d_logs["d_loss"])
@@ -798,6 +823,7 @@ class AdversarialTrainer:
             "fixed_noise": self.fixed_noise.cpu(),
             "nonfinite_skips": dict(self.nonfinite_skips),
             "data": self._data.state_dict(),
+            "parts": {key: part.state_dict() for key, part in self._stateful_parts().items()},
             "rng": {
                 "data": self.data_rng.get_state(),
                 "noise": self.noise_rng.get_state(),
@@ -840,6 +866,10 @@ class AdversarialTrainer:
         self.fixed_noise = state["fixed_noise"].to(self.device, self.dtype)
         self.nonfinite_skips = dict(state["nonfinite_skips"])
         self._data.load_state_dict(state["data"])
+        saved_parts = state.get("parts", {})
+        for key, part in self._stateful_parts().items():
+            if key in saved_parts:
+                part.load_state_dict(saved_parts[key])
         rng = state["rng"]
         self.data_rng.set_state(rng["data"])
         self.sample_rng.set_state(rng["sample"])
@@ -860,6 +890,21 @@ class AdversarialTrainer:
         np.random.set_state(_numpy_state_from_torch(rng["numpy"]))
         self._saved_step = self.step
         self._consistent = True
+
+    def _stateful_parts(self) -> dict[str, Any]:
+        """The loss, the penalty and the ``after_d_step`` hooks (or the objects of bound-method hooks) that carry
+        state of their own (``state_dict``/``load_state_dict``): BEGAN's k_t, running averages, a generator."""
+        parts: dict[str, Any] = {}
+        seen: set[int] = set()
+        candidates = [("loss", self.loss), ("penalty", self.penalty)]
+        candidates += [(f"after_d_step.{i}", getattr(h, "__self__", h)) for i, h in enumerate(self.after_d_step)]
+        for key, obj in candidates:
+            if obj is None or id(obj) in seen or isinstance(obj, nn.Module):
+                continue
+            if callable(getattr(obj, "state_dict", None)) and callable(getattr(obj, "load_state_dict", None)):
+                parts[key] = obj
+                seen.add(id(obj))
+        return parts
 
     def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
         """Write a checkpoint atomically (a temporary file, then ``os.replace``) and return its path.
