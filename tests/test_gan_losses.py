@@ -231,7 +231,7 @@ class TestRegistry:
         assert "x" not in L.list_gan_losses()
 
     def test_get_unknown(self):
-        with pytest.raises(ValueError, match="unknown GAN loss 'wgan'.*minimax"):
+        with pytest.raises(ValueError, match="unknown GAN loss 'no_such_loss'.*minimax"):
             L.get_gan_loss("no_such_loss")
         with pytest.raises(TypeError, match="GANLoss"):
             L.get_gan_loss(42)
