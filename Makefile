@@ -37,7 +37,7 @@ unit: venv
 	$(BIN)/python -m pytest -q -n 2 tests --ignore=tests/book
 
 nbval: venv
-	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env solutions/
+	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env solutions/
 
 book: venv check-sync
 	set -o pipefail; $(BIN)/jupyter-book build . -W --keep-going 2>&1 | tee _build.log
@@ -49,7 +49,10 @@ book: venv check-sync
 book-test: book
 	$(BIN)/python -m pytest -q tests/book
 
-test: check-sync unit nbval book-test
+# nbval (the solved notebooks) and the book build (the learner notebooks) run side by side, one per core;
+# each notebook is executed once per run. Their logs are printed whole, one after the other (-O).
+test: check-sync unit
+	$(MAKE) --no-print-directory -j2 -O nbval book-test
 
 clean:
 	rm -rf _build _build.log .pytest_cache

@@ -17,6 +17,24 @@ reports "not implemented yet" instead of raising, so an untouched learner notebo
 
 Comparisons refuse look-alikes: a result must be a real ``torch.Tensor`` (not a subclass, not an object whose
 ``__eq__`` always says yes) or a real ``float``/``int``, and values are compared by this module's own arithmetic.
+
+**Declarative checks.** Each chapter's checks are written as :class:`ExerciseSpec` objects, which split a check into
+four pure steps so that the same check can run in two places:
+
+- ``make_cases(seed)``: the inputs, as plain data (tensors, numbers, strings, lists and dicts of them). ``seed=None``
+  gives the fixed cases a notebook's check runs; an ``int`` draws fresh cases of the same kinds from that seed (the
+  grader does this, so the cases it grades with are ones the learner never saw);
+- ``call(fns, inputs)``: runs the learner's functions on one case and *records* what they did as plain data: real
+  tensors (detached, on the CPU), numbers, strings, and two markers, :class:`Opaque` (a result that was not plain data,
+  kept as its type name only) and :class:`Raised` (an exception, kept as its type name and message);
+- ``reference(inputs)``: the expected record, computed with the library;
+- ``compare(outputs, expected)``: ``None`` when they agree, else the explanation that the verdict prints.
+
+In a notebook, ``chNN.check_name(fn)`` runs the four steps in the learner's own process (:meth:`ExerciseSpec.check`).
+The grader (:mod:`course_lib.grading`) runs only ``call`` inside the learner's kernel, saves the record with
+``torch.save``, loads it back with ``torch.load(weights_only=True)`` in its own process, and runs ``reference`` and
+``compare`` there: a fake object can only come back as an :class:`Opaque` type name, and nothing the learner's code
+does to its own process changes the comparison.
 """
 
 from __future__ import annotations
@@ -24,6 +42,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
 import torch
@@ -37,6 +56,14 @@ __all__ = [
     "compare_scalars",
     "not_implemented",
     "use",
+    "CaseInput",
+    "ExerciseSpec",
+    "Opaque",
+    "Raised",
+    "capture",
+    "plain",
+    "fresh",
+    "spec_cases",
 ]
 
 STARS = {1: "★☆☆", 2: "★★☆", 3: "★★★"}
@@ -123,7 +150,7 @@ def run_check(exercise: Exercise, cases: Sequence[Case], *, show: int = 1, quiet
                 print(verdict)
             return verdict
         except Exception as err:  # the learner's code raised: report it as this case's failure
-            problem = f"raised {type(err).__name__}: {_short(str(err))}"
+            problem = f"raised {type(err).__name__}: {_short(_safe_str(err))}"
         if problem is None:
             passed += 1
         elif len(messages) < show:
@@ -144,6 +171,8 @@ def _short(text: str, limit: int = 160) -> str:
 def _describe(x: Any) -> str:
     if type(x) is torch.Tensor:
         return f"Tensor(shape={tuple(x.shape)}, dtype={x.dtype})"
+    if type(x) is Opaque:
+        return x.type_name
     return type(x).__name__
 
 
@@ -222,3 +251,163 @@ def use(fn: Callable, fallback: Callable, exercise_id: str) -> Callable:
             return fallback(*args, **kwargs)
 
     return wrapper
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Declarative checks: cases as plain data, recorded outputs, comparison apart from the learner's code
+# ----------------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CaseInput:
+    """One case of an :class:`ExerciseSpec`: a name, its inputs as plain data, and whether the learner sees it.
+
+    ``inputs`` holds only tensors, numbers, strings, ``None`` and lists/tuples/dicts of them, so that it can be saved
+    with ``torch.save`` and loaded with ``torch.load(weights_only=True)``.
+    """
+
+    name: str
+    inputs: dict[str, Any]
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """A learner's result that is not plain data (an object, a tensor subclass, a list...), kept as its type name.
+
+    A comparison meets only the name: whatever the object's ``__eq__``, ``__float__`` or ``shape`` would have said,
+    it fails with "should be a torch.Tensor, got <name>".
+    """
+
+    type_name: str
+
+
+@dataclass(frozen=True)
+class Raised:
+    """An exception raised by the learner's code while a case ran, kept as its type name and message."""
+
+    type_name: str
+    message: str
+    not_implemented: bool = False
+
+    def problem(self) -> str:
+        """The explanation :func:`run_check` prints for it; a stub (``NotImplementedError``) re-raises instead."""
+        if self.not_implemented:
+            raise NotImplementedError(self.message)
+        return f"raised {self.type_name}: {_short(self.message)}"
+
+
+def capture(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, or a :class:`Raised` record of the ``Exception`` it raised.
+
+    ``call`` functions use it where a later step of the comparison must not run when an earlier one failed: the
+    record keeps the order of events, and ``compare`` decides what to report.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError as err:
+        return Raised(type(err).__name__, str(err)[:2000], not_implemented=True)
+    except Exception as err:  # the learner's code raised: recorded, judged by compare
+        return Raised(type(err).__name__, _safe_str(err)[:2000])
+
+
+def _safe_str(err: BaseException) -> str:
+    try:
+        return str(err)
+    except Exception:  # an exception whose __str__ raises
+        return "<message not printable>"
+
+
+def plain(x: Any, *, allow_parameter: bool = False) -> Any:
+    r"""The record of one value a learner's function returned: plain data, or :class:`Opaque`.
+
+    - a real, dense ``torch.Tensor`` (with ``allow_parameter``, an ``nn.Parameter`` too) becomes a detached CPU copy
+      with the same shape and dtype (a sparse tensor is :class:`Opaque`);
+    - ``float``, ``int``, ``bool``, ``str`` and ``None`` stay as they are (exact types only: a ``float`` subclass
+      is :class:`Opaque`);
+    - a :class:`Raised` record stays;
+    - anything else (tensor subclasses, lists, dicts, arbitrary objects) becomes ``Opaque(type name)``.
+
+    ``call`` functions build their records from it and never keep a reference to the learner's objects.
+    """
+    t = type(x)
+    if t is torch.Tensor or (allow_parameter and t is torch.nn.Parameter):
+        y = torch.Tensor.detach(x)
+        if y.layout != torch.strided:  # sparse or other layouts: not the dense result a check asks for
+            return Opaque(f"Tensor with layout {y.layout}")
+        return y.to("cpu").clone()
+    if t in (float, int, bool, str) or x is None or t is Raised:
+        return x
+    return Opaque(t.__name__)
+
+
+def fresh(inputs: Any) -> Any:
+    """A deep copy of ``inputs`` with every tensor cloned, so that code writing into its inputs spoils nothing."""
+    if type(inputs) is torch.Tensor:
+        return inputs.clone()
+    if isinstance(inputs, Mapping):
+        return {k: fresh(v) for k, v in inputs.items()}
+    if isinstance(inputs, (list, tuple)):
+        return type(inputs)(fresh(v) for v in inputs)
+    return inputs
+
+
+@dataclass(frozen=True)
+class ExerciseSpec:
+    r"""A check written as data and four pure steps (see the module docstring).
+
+    Attributes:
+        exercise: the :class:`Exercise` (id, title, points).
+        names: the names of the learner's functions, in the order ``call`` takes them (the names the notebook's
+            stub cell defines, e.g. ``("g_loss_saturating", "g_loss_non_saturating")``).
+        make_cases: ``seed -> list[CaseInput]``; ``None`` gives the notebook's fixed cases.
+        call: ``(fns, inputs) -> record``: runs the learner's code, returns plain data.
+        reference: ``inputs -> expected record``.
+        compare: ``(record, expected) -> str | None``; raises ``NotImplementedError`` for a stub.
+        references: the library functions that solve the exercise. The grader sets tripwires on them in the
+            learner's kernel: a call from the learner's code of this exercise costs the exercise its points.
+        forbidden_modules: modules whose functions the learner's code of this exercise must not call at all
+            (every function defined there gets a tripwire), e.g. ``"course_lib.gan.losses"`` for the losses exercise.
+        validate: ``inputs -> None``, raising ``ValueError`` on a malformed case (used for instructors' private
+            cases).
+    """
+
+    exercise: Exercise
+    names: tuple[str, ...]
+    make_cases: Callable[[int | None], list[CaseInput]]
+    call: Callable[[Sequence[Callable[..., Any]], Mapping[str, Any]], Any]
+    reference: Callable[[Mapping[str, Any]], Any]
+    compare: Callable[[Any, Any], str | None]
+    references: tuple[Callable[..., Any], ...] = ()
+    forbidden_modules: tuple[str, ...] = ()
+    validate: Callable[[Mapping[str, Any]], None] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.names or not all(isinstance(n, str) and n.isidentifier() for n in self.names):
+            raise ValueError(f"exercise {self.exercise.id}: names must be a non-empty tuple of identifiers.")
+
+    def cases(self, seed: int | None = None) -> list[CaseInput]:
+        """The cases for ``seed`` (``None``: the notebook's fixed ones), checked to be non-empty."""
+        cases = self.make_cases(seed)
+        if not cases:
+            raise ValueError(f"exercise {self.exercise.id} has no cases: a check that cannot fail is a defect.")
+        return cases
+
+    def check(self, *fns: Callable[..., Any], quiet: bool = False, seed: int | None = None) -> Verdict:
+        """Run the check in this process on the learner's functions, print the verdict (unless ``quiet``)."""
+        if len(fns) != len(self.names):
+            raise TypeError(f"the check of exercise {self.exercise.id} takes {len(self.names)} function(s) "
+                            f"({', '.join(self.names)}), got {len(fns)}.")
+        return run_check(self.exercise, spec_cases(self, fns, self.cases(seed)), quiet=quiet)
+
+
+def spec_cases(spec: ExerciseSpec, fns: Sequence[Callable[..., Any]], cases: Sequence[CaseInput]) -> list[Case]:
+    """:class:`Case` objects that run ``spec`` on ``fns`` in this process: call, reference, compare."""
+
+    def runner(inputs: Mapping[str, Any]) -> Callable[[], str | None]:
+        def run() -> str | None:
+            outputs = spec.call(fns, fresh(inputs))
+            if type(outputs) is Raised:
+                return outputs.problem()
+            return spec.compare(outputs, spec.reference(fresh(inputs)))
+        return run
+
+    return [Case(c.name, runner(c.inputs), c.hidden) for c in cases]
