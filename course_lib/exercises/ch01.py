@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from course_lib.data.sampling import inverse_cdf
+from course_lib.exercises._random import gen as _gen, randint as _randint, uniform as _uniform
 from course_lib.exercises.core import (
     CaseInput,
     Exercise,
@@ -125,22 +126,11 @@ def conditional_mean(x_train: Tensor, y_train: Tensor, x_query: Tensor, bandwidt
 # ----------------------------------------------------------------------------------------------------------------------
 # Helpers shared by the checks
 # ----------------------------------------------------------------------------------------------------------------------
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
 
 def _sub_seed(seed: int, k: int) -> int:
     """A seed for the ``k``-th case drawn from a grading seed (distinct per case, stable across runs)."""
     return (int(seed) * 1_000_003 + 7919 * (k + 1)) % (2**62)
 
-
-def _uniform(g: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * float(torch.rand((), generator=g, dtype=torch.float64))
-
-
-def _randint(g: torch.Generator, low: int, high: int) -> int:
-    """An integer in ``[low, high]`` (both included)."""
-    return int(torch.randint(low, high + 1, (), generator=g))
 
 
 def _require(inputs: Mapping[str, Any], spec: Mapping[str, str]) -> None:

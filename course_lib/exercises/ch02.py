@@ -30,6 +30,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
+from course_lib.exercises._random import gen as _gen, randint as _randint, sub_seed as _sub_seed, uniform as _uniform
 from course_lib.exercises.core import (
     CaseInput,
     Exercise,
@@ -66,23 +67,6 @@ EXERCISES: dict[str, Exercise] = {
 # ----------------------------------------------------------------------------------------------------------------------
 # Helpers shared by the checks
 # ----------------------------------------------------------------------------------------------------------------------
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _sub_seed(seed: int, k: int) -> int:
-    """A seed for the ``k``-th case drawn from a grading seed (distinct per case, stable across runs)."""
-    return (int(seed) * 1_000_033 + 104_729 * (k + 1)) % (2**62)
-
-
-def _uniform(g: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * float(torch.rand((), generator=g, dtype=torch.float64))
-
-
-def _randint(g: torch.Generator, low: int, high: int) -> int:
-    """An integer in ``[low, high]`` (both included)."""
-    return int(torch.randint(low, high + 1, (), generator=g))
-
 
 def _is_tensor(x: Any) -> bool:
     """A real ``torch.Tensor`` (or ``nn.Parameter``), not a subclass that could lie about its values."""

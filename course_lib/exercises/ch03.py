@@ -28,6 +28,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from course_lib.exercises._random import gen as _gen, randint as _randint
 from course_lib.exercises.core import (
     CaseInput,
     Exercise,
@@ -62,18 +63,11 @@ EXERCISES: dict[str, Exercise] = {
 # ----------------------------------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------------------------------
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
 
 def _sub_seed(seed: int, k: int) -> int:
     """A seed for the ``k``-th case drawn from a grading seed (distinct per case, stable across runs)."""
     return (int(seed) * 1_000_037 + 7_919 * (k + 1)) % (2**62)
 
-
-def _randint(g: torch.Generator, low: int, high: int) -> int:
-    """An integer in ``[low, high]`` (both included)."""
-    return int(torch.randint(low, high + 1, (), generator=g))
 
 
 def _simplex(g: torch.Generator, k: int, dtype: torch.dtype = torch.float32, zeros: Tensor | None = None) -> Tensor:

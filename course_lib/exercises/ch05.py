@@ -30,6 +30,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
+from course_lib.exercises._random import randint as _randint
 from course_lib.exercises.core import (
     CaseInput,
     Exercise,
@@ -74,10 +75,6 @@ def _sub_seed(seed: int, k: int) -> int:
     """A seed for the ``k``-th case drawn from a grading seed (distinct per case, stable across runs)."""
     return (int(seed) * 998_244_353 + 7_919 * (k + 1)) % (2**62)
 
-
-def _randint(g: torch.Generator, low: int, high: int) -> int:
-    """An integer in ``[low, high]`` (both included)."""
-    return int(torch.randint(low, high + 1, (), generator=g))
 
 
 def _type_name(x: Any) -> str:

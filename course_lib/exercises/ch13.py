@@ -41,6 +41,7 @@ from course_lib.detection.metrics import match_detections as _ref_match_detectio
 from course_lib.detection.metrics import precision_recall_curve as _ref_pr_curve
 from course_lib.detection.nms import batched_nms as _ref_batched_nms
 from course_lib.detection.nms import nms as _ref_nms
+from course_lib.exercises._random import gen as _gen, randint as _randint, sub_seed as _sub_seed, uniform as _uniform
 from course_lib.exercises.core import (
     CaseInput,
     Exercise,
@@ -74,23 +75,6 @@ EXERCISES: dict[str, Exercise] = {
 # ----------------------------------------------------------------------------------------------------------------------
 # Helpers shared by the checks
 # ----------------------------------------------------------------------------------------------------------------------
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _sub_seed(seed: int, k: int) -> int:
-    """A seed for the ``k``-th case drawn from a grading seed (distinct per case, stable across runs)."""
-    return (int(seed) * 1_000_033 + 104_729 * (k + 1)) % (2**62)
-
-
-def _uniform(g: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * float(torch.rand((), generator=g, dtype=torch.float64))
-
-
-def _randint(g: torch.Generator, low: int, high: int) -> int:
-    """An integer in ``[low, high]`` (both included)."""
-    return int(torch.randint(low, high + 1, (), generator=g))
-
 
 def _random_boxes(n: int, g: torch.Generator, image: float = 100.0, size: float = 40.0,
                   dtype: torch.dtype = torch.float32) -> Tensor:

@@ -46,6 +46,7 @@ from course_lib.detection.yolo_v1 import encode_batch as _ref_encode_batch
 from course_lib.detection.yolo_v1 import encode_targets as _ref_encode_targets
 from course_lib.detection.yolo_v1 import signed_sqrt
 from course_lib.detection.yolo_v1 import yolo_v1_loss as _ref_yolo_v1_loss
+from course_lib.exercises._random import gen as _gen, randint as _randint, sub_seed as _sub_seed, uniform as _uniform
 from course_lib.exercises.core import (
     CaseInput,
     Exercise,
@@ -178,23 +179,6 @@ def reference_loss_terms(
 # ----------------------------------------------------------------------------------------------------------------------
 # Helpers shared by the checks
 # ----------------------------------------------------------------------------------------------------------------------
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _sub_seed(seed: int, k: int) -> int:
-    """A seed for the ``k``-th case drawn from a grading seed (distinct per case, stable across runs)."""
-    return (int(seed) * 1_000_033 + 104_729 * (k + 1)) % (2**62)
-
-
-def _uniform(g: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * float(torch.rand((), generator=g, dtype=torch.float64))
-
-
-def _randint(g: torch.Generator, low: int, high: int) -> int:
-    """An integer in ``[low, high]`` (both included)."""
-    return int(torch.randint(low, high + 1, (), generator=g))
-
 
 def _type_name(x: Any) -> str:
     return x.type_name if type(x) is Opaque else type(x).__name__
