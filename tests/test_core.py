@@ -197,3 +197,95 @@ def test_compare_tensors_infinity_must_match_exactly():
     e = torch.tensor([1.0, float("inf")])
     assert compare_tensors(torch.tensor([1.0, 1e30]), e) == "the result at index 1 should be inf, got 1e+30"
     assert compare_tensors(torch.tensor([1.0, -float("inf")]), e) is not None
+
+
+# --- declarative checks (ExerciseSpec) --------------------------------------------------------------------------
+
+from course_lib.exercises.core import (  # noqa: E402
+    CaseInput, ExerciseSpec, Opaque, Raised, capture, fresh, plain, spec_cases,
+)
+
+
+def _square_spec(make_cases=None) -> ExerciseSpec:
+    def cases(seed):
+        g = torch.Generator().manual_seed(0 if seed is None else seed)
+        return [CaseInput("a", {"x": torch.randn(3, generator=g)}), CaseInput("b", {"x": torch.zeros(0)}, True)]
+
+    return ExerciseSpec(EX, ("square",), make_cases or cases, lambda fns, inp: plain(fns[0](inp["x"])),
+                        lambda inp: inp["x"] * inp["x"], lambda got, exp: compare_tensors(got, exp))
+
+
+def test_spec_check_matches_run_check(capsys):
+    spec = _square_spec()
+    v = spec.check(lambda x: x * x)
+    assert (v.status, v.passed, v.points) == ("passed", 2, 3.0)
+    assert capsys.readouterr().out == "[Exercise 9.1] Squares: PASSED 2/2 cases, 3/3 points\n"
+    v = spec.check(lambda x: x * 2, quiet=True)
+    assert v.passed == 1 and v.messages[0].startswith("case 'a': the result at index 0 should be")
+    assert spec.check(lambda x: x.tolist(), quiet=True).messages == ["case 'a': the result should be a torch.Tensor, "
+                                                                      "got list"]
+    assert spec.check(lambda x: 1 / 0, quiet=True).messages[0] == "case 'a': raised ZeroDivisionError: division by zero"
+
+
+def test_spec_fresh_seed_and_errors():
+    spec = _square_spec()
+    a, b = spec.cases(5), spec.cases(5)
+    assert torch.equal(a[0].inputs["x"], b[0].inputs["x"]) and not torch.equal(a[0].inputs["x"],
+                                                                              spec.cases(None)[0].inputs["x"])
+    with pytest.raises(TypeError, match="takes 1 function"):
+        spec.check(lambda x: x, lambda x: x)
+    with pytest.raises(ValueError, match="no cases"):
+        _square_spec(lambda seed: []).check(lambda x: x)
+    with pytest.raises(ValueError, match="identifiers"):
+        ExerciseSpec(EX, ("not a name",), spec.make_cases, spec.call, spec.reference, spec.compare)
+
+
+def test_spec_cases_give_each_run_fresh_inputs():
+    spec = _square_spec()
+
+    def vandal(x):
+        y = x * x
+        x.fill_(100.0)  # writes into its input: neither the reference nor later cases see it
+        return y
+
+    assert spec.check(vandal, quiet=True).status == "passed"
+    inputs = {"x": torch.ones(2), "nested": [torch.zeros(1), {"t": torch.ones(1)}], "n": 3}
+    copy = fresh(inputs)
+    copy["nested"][1]["t"] += 1
+    assert inputs["nested"][1]["t"].item() == 1.0 and copy["n"] == 3
+
+
+def test_capture_and_raised():
+    assert capture(lambda a, b=1: a + b, 1, b=2) == 3
+    r = capture(lambda: 1 / 0)
+    assert r == Raised("ZeroDivisionError", "division by zero") and r.problem() == "raised ZeroDivisionError: " \
+                                                                                  "division by zero"
+    stub = capture(lambda: (_ for _ in ()).throw(not_implemented("9.1")))
+    assert stub.not_implemented
+    with pytest.raises(NotImplementedError):
+        stub.problem()
+    assert Raised("E", "x " * 200).problem().endswith("...")
+
+
+def test_plain_records_and_opaque_descriptions():
+    class F(float):
+        pass
+
+    assert type(plain(torch.ones(1, requires_grad=True))) is torch.Tensor
+    assert plain(torch.nn.Parameter(torch.ones(1))) == Opaque("Parameter")
+    assert plain(torch.ones(1).as_subclass(_LyingTensor)) == Opaque("_LyingTensor")
+    assert plain(F(1.0)) == Opaque("F") and plain(True) is True and plain(None) is None
+    assert compare_tensors(Opaque("Yes"), torch.ones(1)) == "the result should be a torch.Tensor, got Yes"
+    assert spec_cases(_square_spec(), (lambda x: x,), [CaseInput("z", {"x": torch.ones(1)})])[0].name == "z"
+
+
+def test_run_check_survives_an_unprintable_exception(capsys):
+    class Weird(Exception):
+        def __str__(self):
+            raise RuntimeError("no")
+
+    def raise_weird(x):
+        raise Weird()
+
+    v = run_check(EX, _cases(raise_weird))
+    assert v.passed == 0 and "raised Weird: <message not printable>" in capsys.readouterr().out

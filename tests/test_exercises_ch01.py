@@ -441,3 +441,72 @@ def test_check_conditional_mean_deterministic() -> None:
     torch.manual_seed(99)
     b = str(ch01.check_conditional_mean(_cm_naive, quiet=True))
     assert a == b
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The specs: fresh cases for the grader
+# ----------------------------------------------------------------------------------------------------------------------
+SEEDS = (0, 777, 2**61 - 1)
+
+
+@pytest.mark.parametrize("ex", ["1.1", "1.2", "1.3"])
+def test_fresh_cases_have_the_notebooks_structure(ex):
+    spec = ch01.SPECS[ex]
+    public = spec.cases(None)
+    for seed in SEEDS:
+        drawn = spec.cases(seed)
+        assert [c.hidden for c in drawn] == [c.hidden for c in public]
+        assert repr([c.inputs for c in drawn]) == repr([c.inputs for c in spec.cases(seed)])
+    assert repr(spec.cases(SEEDS[0])) != repr(spec.cases(SEEDS[1]))
+
+
+def test_fresh_edge_cases_keep_their_edges():
+    for seed in SEEDS:
+        gap = ch01.SPECS["1.1"].cases(seed)[3].inputs
+        cdf = numeric_cdf(gap["pdf_values"], gap["grid"])
+        assert (cdf == gap["u"][0]).sum() >= 2       # u lies exactly on a flat stretch of the CDF
+        ends = ch01.SPECS["1.1"].cases(seed)[5].inputs
+        assert ends["u"][:2].tolist() == [0.0, 1.0] and ends["pdf_values"][:2].sum() == 0
+        assert ends["pdf_values"][-2:].sum() == 0
+        kl = ch01.SPECS["1.2"].cases(seed)
+        assert math.isinf(float(kl_divergence(kl[3].inputs["p"], kl[3].inputs["q"])))
+        assert math.isinf(float(kl_divergence(kl[7].inputs["p"], kl[7].inputs["q"])))
+        assert kl[6].inputs["q"].min() < 1e-200                      # the tiny q
+        far = ch01.SPECS["1.3"].cases(seed)[4].inputs
+        w = torch.exp(-torch.cdist(far["x_query"][:1], far["x_train"]) ** 2 / (2 * far["bandwidth"] ** 2))
+        assert w.sum() == 0                                          # every weight underflows
+
+
+@pytest.mark.parametrize("ex, fn", [
+    ("1.1", ch01.inverse_cdf),
+    ("1.2", kl_divergence),
+    ("1.2", lambda p, q: torch.where(p > 0, p * (torch.log(p) - torch.log(q)), torch.zeros_like(p)).sum()),
+    ("1.3", ch01.conditional_mean),
+    ("1.3", _cm_softmax_expanded),
+    ("1.3", _cm_logsumexp),
+])
+def test_correct_solutions_pass_fresh_cases(ex, fn):
+    for seed in SEEDS:
+        v = ch01.SPECS[ex].check(fn, quiet=True, seed=seed)
+        assert v.status == "passed", (seed, str(v))
+
+
+@pytest.mark.parametrize("ex, fn", [
+    ("1.1", _wrong_left_continuous), ("1.1", _wrong_no_top_guard), ("1.1", _wrong_cumsum_cdf),
+    ("1.2", _kl_naive), ("1.2", _kl_epsilon), ("1.2", _kl_swapped),
+    ("1.3", _cm_naive), ("1.3", _cm_nearest), ("1.3", _cm_h_not_squared),
+])
+def test_wrong_solutions_fail_fresh_cases(ex, fn):
+    for seed in SEEDS:
+        assert ch01.SPECS[ex].check(fn, quiet=True, seed=seed).status == "failed"
+
+
+def test_validate_private_cases():
+    with pytest.raises(ValueError, match="no input 'u'"):
+        ch01.SPECS["1.1"].validate({"pdf_values": torch.ones(3), "grid": torch.arange(3.0)})
+    with pytest.raises(ValueError, match="rejects this case"):
+        ch01.SPECS["1.1"].validate({"pdf_values": torch.ones(3), "grid": torch.arange(3.0), "u": torch.tensor([2.0])})
+    with pytest.raises(ValueError, match="must be a number"):
+        ch01.SPECS["1.3"].validate({"x_train": torch.ones(2, 1), "y_train": torch.ones(2, 1),
+                                    "x_query": torch.ones(1, 1), "bandwidth": "wide"})
+    ch01.SPECS["1.2"].validate({"p": torch.tensor([0.5, 0.5]), "q": torch.tensor([0.5, 0.5])})

@@ -3,6 +3,7 @@ being printed, and look-alike objects are refused."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -377,3 +378,99 @@ def test_verdicts_are_deterministic():
     wrong = (_d_no_zero_grad, _g_uses_d_loss)
     first = str(_verdict(ch02.check_algorithm1_steps, *wrong))
     assert first == str(_verdict(ch02.check_algorithm1_steps, *wrong))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The specs: fresh cases for the grader, and the same verdicts through recorded outputs
+# ----------------------------------------------------------------------------------------------------------------------
+from course_lib.exercises.core import fresh  # noqa: E402
+from course_lib.grading import records  # noqa: E402
+
+SEEDS = (0, 12345, 2**61 - 1)
+
+
+def test_specs_cover_the_exercises_and_their_names():
+    assert sorted(ch02.SPECS) == sorted(ch02.EXERCISES)
+    assert ch02.SPECS["2.2"].names == ("g_loss_saturating", "g_loss_non_saturating")
+    assert ch02.SPECS["2.1"].references == (theory.optimal_discriminator,)
+    assert set(ch02.SPECS["2.3"].references) == {steps.discriminator_step, steps.generator_step}
+
+
+@pytest.mark.parametrize("ex", ["2.1", "2.2", "2.3"])
+def test_fresh_cases_have_the_notebooks_structure(ex):
+    spec = ch02.SPECS[ex]
+    public = spec.cases(None)
+    for seed in SEEDS:
+        drawn = spec.cases(seed)
+        assert [c.hidden for c in drawn] == [c.hidden for c in public]
+        again = spec.cases(seed)
+        assert repr([c.inputs for c in drawn]) == repr([c.inputs for c in again])  # deterministic
+    assert repr(spec.cases(SEEDS[0])) != repr(spec.cases(SEEDS[1])) != repr(public)
+
+
+@pytest.mark.parametrize("ex, fns", [
+    ("2.1", (theory.optimal_discriminator,)),
+    ("2.1", (lambda p, q: torch.nan_to_num(p / (p + q), nan=0.5),)),
+    ("2.2", (losses.g_loss_saturating, losses.g_loss_non_saturating)),
+    ("2.2", (lambda l: F.logsigmoid(-l).mean(), lambda l: -F.logsigmoid(l).mean())),
+    ("2.3", (steps.discriminator_step, steps.generator_step)),
+    ("2.3", (_d_step_written_out, _g_step_written_out)),
+])
+def test_correct_solutions_pass_fresh_cases(ex, fns):
+    for seed in SEEDS:
+        v = ch02.SPECS[ex].check(*fns, quiet=True, seed=seed)
+        assert v.status == "passed", (seed, str(v))
+
+
+@pytest.mark.parametrize("ex, fns, passed", [
+    # the partial credit the grader's tests rely on (tests/grading_fixtures): the same for every seed
+    ("2.1", (lambda p, q: q / (p + q),), 1),
+    ("2.2", (lambda l: torch.log(1 - torch.sigmoid(l)).mean(), lambda l: -torch.log(torch.sigmoid(l)).mean()), 4),
+    ("2.3", (lambda *a: {k: _Liar(0.0) for k in _d_step_written_out(*a)}, _g_step_written_out), 2),
+    ("2.3", (_d_no_detach, _g_step_written_out), 6),
+])
+def test_wrong_solutions_fail_fresh_cases_alike(ex, fns, passed):
+    for seed in SEEDS:
+        assert ch02.SPECS[ex].check(*fns, quiet=True, seed=seed).passed == passed
+
+
+class _Liar(float):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+@pytest.mark.parametrize("ex, fns", [
+    ("2.1", (lambda p, q: q / (p + q),)),
+    ("2.1", (lambda p, q: (p / (p + q)).tolist(),)),
+    ("2.2", (lambda l: F.softplus(l).mean(), losses.g_loss_non_saturating)),
+    ("2.2", (lambda l: torch.tensor(losses.g_loss_saturating(l).item()), losses.g_loss_non_saturating)),
+    ("2.3", (_d_no_zero_grad, _g_uses_d_loss)),
+    ("2.3", (lambda *a: {k: _Liar(0.0) for k in _d_step_written_out(*a)}, _g_moves_d_too)),
+])
+def test_records_give_the_notebooks_verdict(ex, fns):
+    """What the grader does (call in the kernel, save, load with weights_only, compare in its own process) gives the
+    very messages the notebook's check prints."""
+    spec = ch02.SPECS[ex]
+    for case in spec.cases(None):
+        in_process = spec.compare(spec.call(fns, fresh(case.inputs)), spec.reference(fresh(case.inputs)))
+        buffer = io.BytesIO()
+        torch.save(records.encode(spec.call(fns, fresh(case.inputs))), buffer)
+        buffer.seek(0)
+        loaded = records.decode(torch.load(buffer, weights_only=True))
+        assert spec.compare(loaded, spec.reference(fresh(case.inputs))) == in_process
+
+
+def test_validate_private_cases():
+    with pytest.raises(ValueError, match="no input 'p_g'"):
+        ch02.SPECS["2.1"].validate({"p_data": torch.ones(2)})
+    with pytest.raises(ValueError, match="must be a bool"):
+        ch02.SPECS["2.2"].validate({"logits": torch.ones(2), "gradient": 1})
+    with pytest.raises(ValueError, match="finite"):
+        ch02.SPECS["2.2"].validate({"logits": torch.tensor([float("inf")]), "gradient": True})
+    recipe = {"step": "d", "seed": 1, "optimizer": "rmsprop", "lr": 0.1, "loss": "minimax", "n_real": 4,
+              "n_fake": 4, "stale": False, "repeats": 1, "check_g_grad": False}
+    with pytest.raises(ValueError, match="optimizer must be"):
+        ch02.SPECS["2.3"].validate({"steps": [recipe]})
+    ch02.SPECS["2.3"].validate({"steps": [{**recipe, "optimizer": "adam"}]})

@@ -222,7 +222,7 @@ def _cases_inverse_cdf(seed: int | None = None) -> list[CaseInput]:
     # zero-density points, on an integer grid: every CDF value is a dyadic fraction (exact in any summation order).
     g = gs[3]
     h1, h2 = [(1, 1), (1, 3), (3, 1), (2, 2)][_randint(g, 0, 3)]
-    z = _randint(g, 1, 4)
+    z = _randint(g, 2, 4)                                        # two zeros at least: a cell of zero mass
     pdf = torch.tensor([0.0, h1, h1] + [0.0] * z + [h2, h2, 0.0], dtype=f64)
     grid = torch.arange(pdf.numel(), dtype=f64) + float(_randint(g, -5, 5))
     flat = 2.0 * h1 / (2.0 * (h1 + h2))                          # F on the gap: exactly representable
