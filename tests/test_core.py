@@ -3,6 +3,8 @@
 import math
 
 import pytest
+from pathlib import Path
+
 import torch
 
 from course_lib import profile, registry, runtime
@@ -65,6 +67,61 @@ def test_get_device(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="CUDA is not available"):
         runtime.get_device("cuda")
+
+
+def test_checkpoint_dir_by_profile_and_place(monkeypatch, tmp_path):
+    monkeypatch.delenv("COURSE_CHECKPOINT_DIR", raising=False)
+    monkeypatch.setattr(runtime, "COLAB_DRIVE", tmp_path / "no-drive")
+    assert runtime.checkpoint_dir("ch04_mnist", profile="fast") is None        # CI: always from scratch
+    monkeypatch.setenv("COURSE_PROFILE", "fast")
+    assert runtime.checkpoint_dir("ch04_mnist") is None
+    monkeypatch.setenv("COURSE_PROFILE", "colab")
+    home = Path.home() / ".cache" / "course_lib" / "checkpoints" / "ch04_mnist"
+    assert runtime.checkpoint_dir("ch04_mnist") == str(home)
+    drive = tmp_path / "MyDrive"
+    drive.mkdir()
+    monkeypatch.setattr(runtime, "COLAB_DRIVE", drive)                          # Colab with Drive mounted
+    assert runtime.checkpoint_dir("ch04_mnist", profile="full") == str(drive / "course_lib_checkpoints" / "ch04_mnist")
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path / "mine"))         # the variable wins
+    assert runtime.checkpoint_dir("run.1") == str(tmp_path / "mine" / "run.1")
+    assert not (tmp_path / "mine").exists()                                     # nothing created
+
+
+@pytest.mark.parametrize("name,err", [("", ValueError), ("a/b", ValueError), ("..", ValueError), (3, TypeError)])
+def test_checkpoint_dir_bad_names(name, err):
+    with pytest.raises(err, match="name must be"):
+        runtime.checkpoint_dir(name, profile="colab")
+    with pytest.raises(ValueError, match="profile must be one of"):
+        runtime.checkpoint_dir("ok", profile="gpu")
+
+
+def test_trainer_resumes_from_checkpoint_dir(monkeypatch, tmp_path):
+    """The lab pattern: the same cell run twice with checkpoint_dir(...) continues instead of starting over, and
+    ends where an uninterrupted run ends."""
+    from course_lib.gan.models import MLPDiscriminator, MLPGenerator
+    from course_lib.train import AdversarialTrainer, TrainerConfig
+
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path))
+    ckpt = runtime.checkpoint_dir("toy", profile="colab")
+    data = torch.randn(64, 2)
+
+    def trainer(steps, checkpoints):
+        torch.manual_seed(0)
+        G, D = MLPGenerator(z_dim=2, out_shape=(2,), hidden=(8,)), MLPDiscriminator(in_shape=(2,), hidden=(8,))
+        cfg = TrainerConfig(steps=steps, batch_size=16, checkpoint_dir=checkpoints,
+                            checkpoint_every=5 if checkpoints else 0,
+                            sample_every=0, progress=False)
+        return AdversarialTrainer(G, D, data, cfg)
+
+    first = trainer(10, ckpt)
+    first.fit(resume=ckpt is not None)
+    assert first.step == 10 and any(Path(ckpt).iterdir())
+    second = trainer(15, ckpt)                                                  # "re-run the cell" with more steps
+    second.fit(resume=ckpt is not None)
+    straight = trainer(15, None)
+    straight.fit()
+    assert second.step == 15
+    assert all(torch.equal(a, b) for a, b in zip(straight.G.state_dict().values(), second.G.state_dict().values()))
 
 
 # --- registry ------------------------------------------------------------------------------------------------------

@@ -577,6 +577,15 @@ def test_resume_without_a_checkpoint_starts_fresh_and_bad_resumes_fail(tmp_path)
         AdversarialTrainer(*models(0), DATA[:50], cfg()).load_checkpoint(latest_checkpoint(tmp_path / "empty"))
 
 
+def test_resume_into_other_models_says_so(tmp_path):
+    AdversarialTrainer(*models(0), DATA, cfg(steps=2, sample_every=0, checkpoint_dir=str(tmp_path))).fit()
+    G, _ = models(0)
+    other_d = nn.Sequential(nn.Linear(2, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1))   # another architecture
+    with pytest.raises(ValueError, match="checkpoint's discriminator does not fit this discriminator.*another "
+                                         "checkpoint_dir"):
+        AdversarialTrainer(G, other_d, DATA, cfg(steps=3, checkpoint_dir=str(tmp_path))).fit(resume=True)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # configuration and bad inputs
 # ----------------------------------------------------------------------------------------------------------------

@@ -851,8 +851,16 @@ class AdversarialTrainer:
                 UserWarning,
                 stacklevel=2,
             )
-        self.G.load_state_dict(state["generator"])
-        self.D.load_state_dict(state["discriminator"])
+        for which, net, key in (("generator", self.G, "generator"), ("discriminator", self.D, "discriminator")):
+            try:
+                net.load_state_dict(state[key])
+            except RuntimeError as err:  # missing/unexpected keys or size mismatches: another architecture
+                first = str(err).strip().splitlines()
+                raise ValueError(
+                    f"the checkpoint's {which} does not fit this {which} (a different architecture or size?): "
+                    f"{first[1].strip() if len(first) > 1 else first[0]} ... Resume with the same models, or use "
+                    "another checkpoint_dir (or delete the old checkpoints) to start afresh."
+                ) from err
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         for name in ("scaler_g", "scaler_d"):
