@@ -414,7 +414,7 @@ def test_runtime_snapshot_catches_tampering(runtime):
         ch02.check_generator_losses = saved
     kernel.run_submission("2.3", "import course_lib.gan.models as m\nm.MLPDiscriminator.extra = 1\n", namespace)
     del sys.modules["course_lib.gan.models"].MLPDiscriminator.extra
-    kernel.run_submission("2.1", "import course_lib.metrics\n", namespace)   # a first import changes nothing
+    kernel.run_submission("2.1", "import course_lib.gan.conv_arithmetic\n", namespace)  # a first import: no change
     kernel.probe("2.1", namespace)
     violations = _payload(tmp_path, "2.1")["violations"]
     assert {v["exercise"] for v in violations} == {"2.2", "2.3"}
