@@ -58,9 +58,9 @@ def test_validate_rejects_malformed_cases():
     with pytest.raises(ValueError):
         ch04.SPECS["4.1"].validate({"settings": []})
     with pytest.raises(ValueError):
-        ch04.SPECS["4.2"].validate({"z0": torch.zeros(3), "z1": torch.zeros(4), "t": 0.5})
+        ch04.SPECS["4.3"].validate({"z0": torch.zeros(3), "z1": torch.zeros(4), "t": 0.5})
     with pytest.raises(ValueError):
-        ch04.SPECS["4.3"].validate({"x": torch.zeros(1, 2, 3, 3), "weight": torch.zeros(3, 1, 2, 2), "stride": 1,
+        ch04.SPECS["4.2"].validate({"x": torch.zeros(1, 2, 3, 3), "weight": torch.zeros(3, 1, 2, 2), "stride": 1,
                                     "padding": 0})
 
 
@@ -142,7 +142,7 @@ def test_output_size_learner_error_is_a_failure_not_a_crash():
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# 4.2 slerp
+# 4.3 slerp
 # ----------------------------------------------------------------------------------------------------------------------
 def _slerp_loop(z0, z1, t):
     """An independent slerp: one pair at a time, the angle from acos of the clipped cosine, lerp when parallel."""
@@ -163,7 +163,7 @@ def _slerp_loop(z0, z1, t):
 def test_slerp_reference_passes(capsys):
     v = ch04.check_slerp(latent.slerp)
     assert (v.status, v.passed, v.total, v.points) == ("passed", 7, 7, 3)
-    assert capsys.readouterr().out.strip() == "[Exercise 4.2] Spherical interpolation (slerp): PASSED 7/7 cases, 3/3 points"
+    assert capsys.readouterr().out.strip() == "[Exercise 4.3] Spherical interpolation (slerp): PASSED 7/7 cases, 3/3 points"
 
 
 def test_slerp_independent_solution_passes():
@@ -172,14 +172,14 @@ def test_slerp_independent_solution_passes():
 
 def test_slerp_closed_form_of_the_first_case():
     """The visible plane case: the midpoint of two orthogonal unit vectors is (cos 45, sin 45), a closed form."""
-    case = ch04.SPECS["4.2"].cases(None)[0]
+    case = ch04.SPECS["4.3"].cases(None)[0]
     got = latent.slerp(case.inputs["z0"], case.inputs["z1"], case.inputs["t"])
     assert torch.allclose(got, torch.tensor([math.sqrt(0.5), math.sqrt(0.5)]), atol=1e-6)
 
 
 def test_slerp_stub():
     def stub(z0, z1, t):
-        raise not_implemented("4.2")
+        raise not_implemented("4.3")
 
     assert _verdict(ch04.check_slerp, stub).status == "not implemented"
 
@@ -240,7 +240,7 @@ def test_slerp_refuses_look_alikes():
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# 4.3 the fractionally-strided convolution
+# 4.2 the fractionally-strided convolution
 # ----------------------------------------------------------------------------------------------------------------------
 def _fractional_loop(x, weight, stride, padding):
     """An independent transposed convolution: every input pixel paints a weighted copy of the kernel (scatter)."""
@@ -285,7 +285,7 @@ def test_fractional_loop_matches_torch():
 
 def test_fractional_stub():
     def stub(x, weight, stride, padding):
-        raise not_implemented("4.3")
+        raise not_implemented("4.2")
 
     assert _verdict(ch04.check_fractionally_strided_conv, stub).status == "not implemented"
 

@@ -164,6 +164,15 @@ def test_scan_accepts_the_solutions_and_the_stubs(chapter):
     ("from course_lib.gan.theory import kl_divergence", "1.2", "solution"),
     ("y = kl_reference(p, q)", "1.2", "kl_reference"),
     ("y = ch01.conditional_mean", "1.3", "ch01"),
+    ("import os\nf = getattr(os, 'fork')", "2.1", "os.fork (through getattr)"),
+    ("import sys\nm = getattr(sys, 'modules')", "2.1", "sys.modules (through getattr)"),
+    ("setattr(MLPDiscriminator, 'forward', None)", "2.3", "setattr on MLPDiscriminator (monkeypatching)"),
+    ("setattr(torch, 'equal', None)", "2.1", "monkeypatching"),
+    ("import torch.multiprocessing as mp", "2.1", "torch.multiprocessing"),
+    ("p = torch.multiprocessing.Process(target=print)", "2.1", "torch.multiprocessing"),
+    ("m = torch.hub.load('a/b', 'c')", "2.1", "torch.hub"),
+    ("from torch.utils.cpp_extension import load_inline", "2.1", "cpp_extension"),
+    ("h = getattr(torch, 'hub')", "2.1", "torch.hub (through getattr)"),
 ])
 def test_scan_flags(source, ex, expected, ch1, ch2):
     assignment = ch1 if ex.startswith("1.") else ch2

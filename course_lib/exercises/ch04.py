@@ -6,14 +6,14 @@ Three graded exercises, each checked on visible and hidden cases with the declar
 - **4.1** :func:`check_conv_transpose_output_size`: the output size of ``nn.ConvTranspose2d`` along one dimension,
   :math:`o = (n - 1)s - 2p + k + \\text{output\\_padding}`. Reference:
   :func:`course_lib.gan.conv_arithmetic.conv_transpose_output_size`.
-- **4.2** :func:`check_slerp`: spherical linear interpolation between latent codes,
-  :math:`\\frac{\\sin((1-t)\\omega)}{\\sin\\omega} z_0 + \\frac{\\sin(t\\omega)}{\\sin\\omega} z_1`, with the
-  straight line where the angle vanishes. Reference: :func:`course_lib.gan.latent.slerp`.
-- **4.3** :func:`check_fractionally_strided_conv`: a transposed convolution computed as an ordinary convolution
+- **4.2** :func:`check_fractionally_strided_conv`: a transposed convolution computed as an ordinary convolution
   over a zero-stuffed, padded input with the flipped kernel. Reference:
   :func:`course_lib.gan.conv_arithmetic.fractionally_strided_conv` (itself tested against ``F.conv_transpose2d``).
   The check runs the learner's function with ``torch.nn.functional.conv_transpose2d`` switched off, so that calling
   it does not pass.
+- **4.3** :func:`check_slerp`: spherical linear interpolation between latent codes,
+  :math:`\\frac{\\sin((1-t)\\omega)}{\\sin\\omega} z_0 + \\frac{\\sin(t\\omega)}{\\sin\\omega} z_1`, with the
+  straight line where the angle vanishes. Reference: :func:`course_lib.gan.latent.slerp`.
 
 Every input is built from its own ``torch.Generator``; messages say what is wrong (a type, a shape, the first wrong
 value, which parameters) without printing the expected answer. ``make_cases(None)`` gives the notebook's fixed cases,
@@ -57,9 +57,9 @@ __all__ = [
 
 EXERCISES: dict[str, Exercise] = {
     "4.1": Exercise("4.1", "The output size of a transposed convolution", points=2, difficulty=1, minutes=10),
-    "4.2": Exercise("4.2", "Spherical interpolation (slerp)", points=3, difficulty=2, minutes=20),
-    "4.3": Exercise("4.3", "A transposed convolution as a fractionally-strided one", points=4, difficulty=3,
+    "4.2": Exercise("4.2", "A transposed convolution as a fractionally-strided one", points=4, difficulty=3,
                     minutes=30),
+    "4.3": Exercise("4.3", "Spherical interpolation (slerp)", points=3, difficulty=2, minutes=20),
 }
 
 
@@ -195,10 +195,10 @@ def check_conv_transpose_output_size(fn: Callable[[int, int, int, int, int], int
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Exercise 4.2: slerp
+# Exercise 4.3: slerp
 # ----------------------------------------------------------------------------------------------------------------------
 def _cases_slerp(seed: int | None = None) -> list[CaseInput]:
-    """Every case of exercise 4.2 (z0, z1, t)."""
+    """Every case of exercise 4.3 (z0, z1, t)."""
     gs = [_gen(_sub_seed(seed, k) if seed is not None else 40 + k) for k in range(7)]
     fixed = seed is None
     t = [0.5, 0.3, 0.0, 0.7, 0.25, 0.6, 0.8] if fixed else [_uniform(g, 0.05, 0.95) for g in gs]
@@ -267,11 +267,11 @@ def check_slerp(fn: Callable[[Tensor, Tensor, float], Tensor], *, quiet: bool = 
     :math:`(1-t) z_0 + t z_1` for parallel codes, in the codes' shape and dtype. Compared with
     :func:`course_lib.gan.latent.slerp` (float32: rtol 1e-5, atol 1e-5; float64: rtol 1e-9).
     """
-    return SPECS["4.2"].check(fn, quiet=quiet)
+    return SPECS["4.3"].check(fn, quiet=quiet)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Exercise 4.3: the fractionally-strided convolution
+# Exercise 4.2: the fractionally-strided convolution
 # ----------------------------------------------------------------------------------------------------------------------
 class _Forbidden(RuntimeError):
     pass
@@ -302,7 +302,7 @@ def _conv_case(name: str, g: torch.Generator, n: int, c_in: int, c_out: int, hw:
 
 
 def _cases_fractional(seed: int | None = None) -> list[CaseInput]:
-    """Every case of exercise 4.3 (x, weight, stride, padding)."""
+    """Every case of exercise 4.2 (x, weight, stride, padding)."""
     gs = [_gen(_sub_seed(seed, k) if seed is not None else 60 + k) for k in range(7)]
     if seed is None:
         return [
@@ -385,7 +385,7 @@ def check_fractionally_strided_conv(fn: Callable[[Tensor, Tensor, int, int], Ten
     :math:`k - 1 - p` (a crop where negative), and ``F.conv2d`` with the kernel flipped and its channel axes swapped.
     Compared with :func:`course_lib.gan.conv_arithmetic.fractionally_strided_conv` (float32: rtol and atol 1e-4).
     """
-    return SPECS["4.3"].check(fn, quiet=quiet)
+    return SPECS["4.2"].check(fn, quiet=quiet)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -395,10 +395,10 @@ SPECS: dict[str, ExerciseSpec] = {
     "4.1": ExerciseSpec(EXERCISES["4.1"], ("conv_transpose_output_size",), _cases_output_size, _call_output_size,
                         _reference_output_size, _compare_output_size, references=(_ref_output_size,),
                         forbidden_modules=("course_lib.gan.conv_arithmetic",), validate=_validate_output_size),
-    "4.2": ExerciseSpec(EXERCISES["4.2"], ("slerp",), _cases_slerp, _call_slerp, _reference_slerp, _compare_slerp,
-                        references=(_ref_slerp,), forbidden_modules=("course_lib.gan.latent",),
-                        validate=_validate_slerp),
-    "4.3": ExerciseSpec(EXERCISES["4.3"], ("fractionally_strided_conv",), _cases_fractional, _call_fractional,
+    "4.2": ExerciseSpec(EXERCISES["4.2"], ("fractionally_strided_conv",), _cases_fractional, _call_fractional,
                         _reference_fractional, _compare_fractional, references=(_ref_fractional,),
                         forbidden_modules=("course_lib.gan.conv_arithmetic",), validate=_validate_fractional),
+    "4.3": ExerciseSpec(EXERCISES["4.3"], ("slerp",), _cases_slerp, _call_slerp, _reference_slerp, _compare_slerp,
+                        references=(_ref_slerp,), forbidden_modules=("course_lib.gan.latent",),
+                        validate=_validate_slerp),
 }

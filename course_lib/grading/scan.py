@@ -56,6 +56,9 @@ BANNED_OS = frozenset({"_exit", "kill", "killpg", "fork", "forkpty", "system", "
                        "register_at_fork", "posix_spawn", "posix_spawnp", "execv", "execve", "execl", "execle",
                        "execlp", "execlpe", "execvp", "execvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe",
                        "spawnv", "spawnve", "spawnvp", "spawnvpe", "chroot", "symlink", "link"})
+# submodules of allowed packages that start processes, fetch and run code from the network, or compile native code
+BANNED_SUBMODULES = ("torch.multiprocessing", "torch.hub", "torch.utils.cpp_extension", "torch.distributed",
+                     "torch.ops.load_library", "os.posix_spawn")
 REFLECTION = frozenset({"getattr", "setattr", "delattr"})
 GRADER_MARKERS = ("course_grade", "course_lib.grading", "course_lib.exercises")
 
@@ -150,7 +153,7 @@ class _Scanner(ast.NodeVisitor):
     # imports -----------------------------------------------------------------------------------------------------
     def _check_module(self, node: ast.AST, module: str, exact: bool = False) -> None:
         top = module.split(".")[0]
-        if top in BANNED_MODULES:
+        if top in BANNED_MODULES or any(module == m or module.startswith(m + ".") for m in BANNED_SUBMODULES):
             self.flag(node, f"imports {module}, which the grader does not allow in an exercise cell")
         if module.startswith(("course_lib.exercises", "course_lib.grading")) and not exact:
             self.flag(node, f"imports {module} (the checks and the grader are off limits)")
@@ -213,7 +216,10 @@ class _Scanner(ast.NodeVisitor):
             self.flag(node, f"uses the grader's name {node.attr}")
         if root is not None and root in self.library and node.attr in self.rules.solution_names:
             self.flag(node, f"uses {_dotted(node) or node.attr}, the library's solution of this exercise")
-        dotted = self._resolve(_dotted(node))
+        plain = _dotted(node)
+        if plain is not None and any(plain == m or plain.startswith(m + ".") for m in BANNED_SUBMODULES):
+            self.flag(node, f"uses {plain}, which the grader does not allow in an exercise cell")
+        dotted = self._resolve(plain)
         if dotted is not None and (dotted in self.rules.forbidden_modules
                                    or dotted.startswith(("course_lib.exercises", "course_lib.grading"))):
             self.flag(node, f"uses {dotted}, which is off limits in this exercise")
@@ -264,6 +270,8 @@ class _Scanner(ast.NodeVisitor):
                 self.flag(node, f"calls {func.id} with a computed attribute name")
             elif name.value.startswith("__") or name.value in self.rules.solution_names:
                 self.flag(node, f"calls {func.id}(..., {name.value!r})")
+            else:
+                self._check_reflection(node, func.id, node.args[0], name.value)
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call) and \
                 isinstance(func.value.func, ast.Name) and func.value.func.id == "get_ipython" and \
                 not func.value.args and not func.value.keywords:
@@ -272,6 +280,23 @@ class _Scanner(ast.NodeVisitor):
                 self.visit(child)
             return
         self.generic_visit(node)
+
+    def _check_reflection(self, node: ast.Call, how: str, target: ast.AST, attr: str) -> None:
+        """``getattr(os, "fork")`` is ``os.fork``, ``setattr(theory, "x", v)`` is ``theory.x = v``: the same rules."""
+        if isinstance(target, ast.Name):
+            if target.id in self.os_names and attr in BANNED_OS:
+                self.flag(node, f"uses os.{attr} (through {how})")
+            if target.id in self.sys_names and attr in BANNED_SYS:
+                self.flag(node, f"uses sys.{attr} (through {how})")
+        base = _dotted(target)
+        if base is not None and any(f"{base}.{attr}" == m or f"{base}.{attr}".startswith(m + ".")
+                                    for m in BANNED_SUBMODULES):
+            self.flag(node, f"uses {base}.{attr} (through {how}), which the grader does not allow")
+        if how in ("setattr", "delattr"):
+            root = _root_name(target)
+            if root in self.library or root in self.sys_names or root in ("builtins", "__builtins__", "torch", "nn",
+                                                                          "F", "Tensor"):
+                self.flag(node, f"{how} on {base or root} (monkeypatching)")
 
     def _check_magic(self, node: ast.Call, method: str) -> None:
         if method in ("system", "getoutput"):
