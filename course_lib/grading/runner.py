@@ -406,6 +406,15 @@ def _grade_in_kernel(batch: Batch, folder: Path, plan: Plan, results: dict[str, 
         if cut is not None:  # the run itself was cut (wall-clock limit or a dead pytest) while this cell ran
             fatal.append(cut)
         settled = []
+
+        def settle_unfinished(ex: str, event: dict[str, Any] | None, what: str) -> None:
+            """No points for ``ex``: ``what`` (its exercise cell, or its check) died or ran out of time or memory."""
+            why = _cell_problem(event) if event else "the submission's time limit ran out"
+            results[ex] = zero(assignment.exercises[ex], "error", f"{what} did not finish: {why}",
+                               results[ex].notes + cell_notes.get(ex, []))
+            out.status.append(f"{(event or {}).get('category', 'time limit')}: {ex}")
+            settled.append(ex)
+
         for ex in list(pending):
             info = assignment.exercises[ex]
             sub_cell, probe_cell = by_exercise.get(("submission", ex)), by_exercise.get(("probe", ex))
@@ -416,12 +425,7 @@ def _grade_in_kernel(batch: Batch, folder: Path, plan: Plan, results: dict[str, 
                 cell_notes.setdefault(ex, []).append(f"your exercise cell raised an error when it ran: "
                                                      f"{_cell_problem(sub_event)}")
             if sub_cell is not None and sub_cell in fatal:
-                why = _cell_problem(sub_event) if sub_event else "the submission's time limit ran out"
-                category = (sub_event or {}).get("category", "time limit")
-                results[ex] = zero(info, "error", f"your exercise cell did not finish: {why}",
-                                   results[ex].notes + cell_notes.get(ex, []))
-                out.status.append(f"{category}: {ex}")
-                settled.append(ex)
+                settle_unfinished(ex, sub_event, "your exercise cell")
             elif ex in run.payloads:
                 payload = run.payloads[ex]
                 if run.children.get(probe_cell):
@@ -455,12 +459,7 @@ def _grade_in_kernel(batch: Batch, folder: Path, plan: Plan, results: dict[str, 
                                    f"{run.payload_errors[ex]}", results[ex].notes)
                 settled.append(ex)
             elif probe_cell is not None and probe_cell in fatal:
-                why = _cell_problem(probe_event) if probe_event else "the submission's time limit ran out"
-                category = (probe_event or {}).get("category", "time limit")
-                results[ex] = zero(info, "error", f"the check of your functions did not finish: {why}",
-                                   results[ex].notes + cell_notes.get(ex, []))
-                out.status.append(f"{category}: {ex}")
-                settled.append(ex)
+                settle_unfinished(ex, probe_event, "the check of your functions")
             elif probe_event is not None and probe_event.get("category") != "kernel-dead":
                 results[ex] = zero(info, "error", f"the check could not run: {_cell_problem(probe_event)}",
                                    results[ex].notes + cell_notes.get(ex, []))
