@@ -4,6 +4,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+WIDGETS := .widgets_js/widgets/.fetched
 export COURSE_PROFILE ?= fast
 export PYTHONHASHSEED := 0
 # Each notebook kernel and test process stays on the cores it is given.
@@ -26,6 +27,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The JavaScript that draws the book's static widgets, served by the book itself (no CDN): tools/fetch_widget_js.py
+$(WIDGETS): tools/fetch_widget_js.py
+	$(PY) tools/fetch_widget_js.py
+
 notebooks: venv
 	$(BIN)/python -m course_lib.authoring generate
 	$(BIN)/python -m course_lib.authoring execute --stale-only
@@ -39,7 +44,7 @@ unit: venv
 nbval: venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env solutions/
 
-book: venv check-sync
+book: venv check-sync $(WIDGETS)
 	set -o pipefail; $(BIN)/jupyter-book build . -W --keep-going 2>&1 | tee _build.log
 	@echo
 	@echo "Notebook execution times (budget: 120 s each in the fast profile):"
@@ -55,4 +60,4 @@ test: check-sync unit
 	$(MAKE) --no-print-directory -j2 -O nbval book-test
 
 clean:
-	rm -rf _build _build.log .pytest_cache
+	rm -rf _build _build.log .pytest_cache .widgets_js

@@ -54,6 +54,24 @@ def test_mathjax_is_self_hosted():
     assert (HTML / "_static" / "mathjax" / "tex-chtml.js").exists()
 
 
+def test_widgets_are_self_hosted():
+    """Pages with static widgets (the latent-walk and NMS sliders) draw them with the book's own scripts."""
+    pages = [p for p in HTML.rglob("*.html") if "application/vnd.jupyter.widget-state+json" in p.read_text("utf-8")]
+    assert len(pages) >= 2, "the widget pages (chapters 4 and 13) lost their widget state"
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        scripts = [s.split("?")[0] for s in re.findall(r"<script[^>]*src=\"([^\"]+)\"", html)]
+        assert any(s.endswith("_static/widgets/require.js") for s in scripts), page
+        assert any(s.endswith("_static/widgets/embed-amd.js") for s in scripts), page
+    for page in HTML.rglob("*.html"):   # no page loads a script or a style sheet from another site
+        html = page.read_text(encoding="utf-8")
+        remote = re.findall(r'<script[^>]*src="(https?:[^"]+)"', html) + \
+            re.findall(r'<link[^>]*rel="stylesheet"[^>]*href="(https?:[^"]+)"', html)
+        assert not remote, (page, remote)
+    for name in ("require.js", "embed-amd.js"):
+        assert (HTML / "_static" / "widgets" / name).stat().st_size > 10_000
+
+
 def test_theory_pages_have_proofs_and_citations():
     for chapter in ("01_generative_models", "02_original_gan"):
         html = _page(f"chapters/{chapter}/theory.html")
