@@ -346,3 +346,16 @@ def test_run_check_survives_an_unprintable_exception(capsys):
 
     v = run_check(EX, _cases(raise_weird))
     assert v.passed == 0 and "raised Weird: <message not printable>" in capsys.readouterr().out
+
+
+def test_require_inputs_and_type_name():
+    from course_lib.exercises.core import Opaque, require_inputs, type_name
+
+    require_inputs({"x": torch.zeros(1), "k": 3}, {"x": torch.Tensor, "k": (int, float)})
+    with pytest.raises(ValueError, match="a case must be a dict"):
+        require_inputs([1], {"x": torch.Tensor})
+    with pytest.raises(ValueError, match="has no input 'k'"):
+        require_inputs({"x": torch.zeros(1)}, {"x": torch.Tensor, "k": int})
+    with pytest.raises(ValueError, match="input 'k' must be a int or float, got bool"):
+        require_inputs({"k": True}, {"k": (int, float)})
+    assert type_name(Opaque("Parameter")) == "Parameter" and type_name(1.0) == "float"

@@ -42,6 +42,7 @@ from course_lib.exercises.core import (
     compare_tensors,
     plain,
 )
+from course_lib.exercises.core import require_inputs as _require, type_name as _type_name
 from course_lib.gan.losses import GANLoss, get_gan_loss
 from course_lib.gan.losses import g_loss_non_saturating as _ref_g_ns
 from course_lib.gan.losses import g_loss_saturating as _ref_g_sat
@@ -73,10 +74,6 @@ def _is_tensor(x: Any) -> bool:
     return type(x) is torch.Tensor or type(x) is nn.Parameter
 
 
-def _type_name(x: Any) -> str:
-    return x.type_name if type(x) is Opaque else type(x).__name__
-
-
 def _scalar_problem(got: Any, expected: float, *, what: str, rtol: float, atol: float) -> str | None:
     """``None`` if ``got`` is a real number or a one-element real tensor close to ``expected``, else what is wrong.
 
@@ -101,19 +98,6 @@ def _scalar_problem(got: Any, expected: float, *, what: str, rtol: float, atol: 
         rel = abs(value - expected) / max(abs(expected), 1e-12)
         return f"the {what} is wrong: got {value:.6g}, a relative error of {rel:.2g}"
     return None
-
-
-def _require(inputs: Mapping[str, Any], spec: Mapping[str, type | tuple[type, ...]]) -> None:
-    """``ValueError`` unless every key of ``spec`` is in ``inputs`` with one of the exact types it names."""
-    if not isinstance(inputs, Mapping):
-        raise ValueError(f"a case must be a dict of inputs, got {type(inputs).__name__}.")
-    for key, types in spec.items():
-        if key not in inputs:
-            raise ValueError(f"the case has no input {key!r} (it needs {', '.join(spec)}).")
-        allowed = types if isinstance(types, tuple) else (types,)
-        if type(inputs[key]) not in allowed:
-            names = " or ".join(t.__name__ for t in allowed)
-            raise ValueError(f"input {key!r} must be a {names}, got {type(inputs[key]).__name__}.")
 
 
 # ----------------------------------------------------------------------------------------------------------------------

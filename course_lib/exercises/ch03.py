@@ -39,6 +39,7 @@ from course_lib.exercises.core import (
     capture,
     plain,
 )
+from course_lib.exercises.core import type_name as _type_name
 from course_lib.gan.theory import js_divergence as _ref_js
 from course_lib.gan.theory import kl_divergence as _ref_kl
 from course_lib.gan.theory import pearson_chi2 as _ref_chi2
@@ -76,10 +77,6 @@ def _simplex(g: torch.Generator, k: int, dtype: torch.dtype = torch.float32, zer
     if zeros is not None:
         w = torch.where(zeros, torch.zeros_like(w), w)
     return (w / w.sum()).to(dtype)
-
-
-def _type_name(x: Any) -> str:
-    return x.type_name if type(x) is Opaque else type(x).__name__
 
 
 def _scalar_problem(got: Any, expected: Tensor, *, what: str) -> str | None:

@@ -43,6 +43,7 @@ from course_lib.exercises.core import (
     compare_tensors,
     plain,
 )
+from course_lib.exercises.core import require_inputs as _require, type_name as _type_name
 from course_lib.gan.conv_arithmetic import conv_transpose_output_size as _ref_output_size
 from course_lib.gan.conv_arithmetic import fractionally_strided_conv as _ref_fractional
 from course_lib.gan.latent import slerp as _ref_slerp
@@ -66,23 +67,6 @@ EXERCISES: dict[str, Exercise] = {
 # ----------------------------------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------------------------------
-
-def _type_name(x: Any) -> str:
-    return x.type_name if type(x) is Opaque else type(x).__name__
-
-
-def _require(inputs: Mapping[str, Any], spec: Mapping[str, type | tuple[type, ...]]) -> None:
-    """``ValueError`` unless every key of ``spec`` is in ``inputs`` with one of the exact types it names."""
-    if not isinstance(inputs, Mapping):
-        raise ValueError(f"a case must be a dict of inputs, got {type(inputs).__name__}.")
-    for key, types in spec.items():
-        if key not in inputs:
-            raise ValueError(f"the case has no input {key!r} (it needs {', '.join(spec)}).")
-        allowed = types if isinstance(types, tuple) else (types,)
-        if type(inputs[key]) not in allowed:
-            names = " or ".join(t.__name__ for t in allowed)
-            raise ValueError(f"input {key!r} must be a {names}, got {type(inputs[key]).__name__}.")
-
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Exercise 4.1: the output size of ConvTranspose2d

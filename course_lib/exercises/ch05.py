@@ -42,6 +42,7 @@ from course_lib.exercises.core import (
     compare_tensors,
     plain,
 )
+from course_lib.exercises.core import require_inputs as _require, type_name as _type_name
 from course_lib.gan.losses import d_loss_ragan as _ref_d_ragan
 from course_lib.gan.losses import g_loss_ragan as _ref_g_ragan
 from course_lib.gan.penalties import gradient_penalty as _ref_gradient_penalty
@@ -77,10 +78,6 @@ def _sub_seed(seed: int, k: int) -> int:
 
 
 
-def _type_name(x: Any) -> str:
-    return x.type_name if type(x) is Opaque else type(x).__name__
-
-
 def _scalar_problem(got: Any, expected: float, *, what: str, dtype: torch.dtype, rtol: float,
                     atol: float) -> str | None:
     """``None`` if ``got`` is a 0-d (or one-element) real tensor of ``dtype`` close to ``expected``, else what is
@@ -104,19 +101,6 @@ def _scalar_problem(got: Any, expected: float, *, what: str, dtype: torch.dtype,
 
 def _tols(dtype: torch.dtype) -> tuple[float, float]:
     return (1e-9, 1e-11) if dtype == torch.float64 else (1e-5, 1e-6)
-
-
-def _require(inputs: Mapping[str, Any], spec: Mapping[str, type | tuple[type, ...]]) -> None:
-    """``ValueError`` unless every key of ``spec`` is in ``inputs`` with one of the exact types it names."""
-    if not isinstance(inputs, Mapping):
-        raise ValueError(f"a case must be a dict of inputs, got {type(inputs).__name__}.")
-    for key, types in spec.items():
-        if key not in inputs:
-            raise ValueError(f"the case has no input {key!r} (it needs {', '.join(spec)}).")
-        allowed = types if isinstance(types, tuple) else (types,)
-        if type(inputs[key]) not in allowed:
-            names = " or ".join(t.__name__ for t in allowed)
-            raise ValueError(f"input {key!r} must be a {names}, got {type(inputs[key]).__name__}.")
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ from course_lib.exercises.core import (
     compare_tensors,
     plain,
 )
+from course_lib.exercises.core import require_inputs as _require, type_name as _type_name
 
 __all__ = [
     "EXERCISES",
@@ -90,23 +91,6 @@ def _jittered(centres: Tensor, per: int, g: torch.Generator, side: float = 20.0,
     c = c + jitter * torch.randn(c.shape, generator=g, dtype=torch.float64)
     half = 0.5 * (side + jitter * torch.randn(c.shape, generator=g, dtype=torch.float64).abs())
     return torch.cat([c - half, c + half], dim=1).float()  # (K * per, 4)
-
-
-def _type_name(x: Any) -> str:
-    return x.type_name if type(x) is Opaque else type(x).__name__
-
-
-def _require(inputs: Mapping[str, Any], spec: Mapping[str, type | tuple[type, ...]]) -> None:
-    """``ValueError`` unless every key of ``spec`` is in ``inputs`` with one of the exact types it names."""
-    if not isinstance(inputs, Mapping):
-        raise ValueError(f"a case must be a dict of inputs, got {type(inputs).__name__}.")
-    for key, types in spec.items():
-        if key not in inputs:
-            raise ValueError(f"the case has no input {key!r} (it needs {', '.join(spec)}).")
-        allowed = types if isinstance(types, tuple) else (types,)
-        if type(inputs[key]) not in allowed:
-            names = " or ".join(t.__name__ for t in allowed)
-            raise ValueError(f"input {key!r} must be a {names}, got {type(inputs[key]).__name__}.")
 
 
 def _runs(inputs: Mapping[str, Any], keys: Mapping[str, type | tuple[type, ...]]) -> list[Mapping[str, Any]]:

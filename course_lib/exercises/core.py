@@ -64,6 +64,8 @@ __all__ = [
     "plain",
     "fresh",
     "spec_cases",
+    "type_name",
+    "require_inputs",
 ]
 
 STARS = {1: "★☆☆", 2: "★★☆", 3: "★★★"}
@@ -337,6 +339,24 @@ def plain(x: Any, *, allow_parameter: bool = False) -> Any:
     if t in (float, int, bool, str) or x is None or t is Raised:
         return x
     return Opaque(t.__name__)
+
+
+def type_name(x: Any) -> str:
+    """The name of ``x``'s type, or of the object a record replaced (:class:`Opaque`)."""
+    return x.type_name if type(x) is Opaque else type(x).__name__
+
+
+def require_inputs(inputs: Mapping[str, Any], spec: Mapping[str, type | tuple[type, ...]]) -> None:
+    """``ValueError`` unless every key of ``spec`` is in ``inputs`` with one of the exact types it names."""
+    if not isinstance(inputs, Mapping):
+        raise ValueError(f"a case must be a dict of inputs, got {type(inputs).__name__}.")
+    for key, types in spec.items():
+        if key not in inputs:
+            raise ValueError(f"the case has no input {key!r} (it needs {', '.join(spec)}).")
+        allowed = types if isinstance(types, tuple) else (types,)
+        if type(inputs[key]) not in allowed:
+            names = " or ".join(t.__name__ for t in allowed)
+            raise ValueError(f"input {key!r} must be a {names}, got {type(inputs[key]).__name__}.")
 
 
 def fresh(inputs: Any) -> Any:
