@@ -359,3 +359,15 @@ def test_require_inputs_and_type_name():
     with pytest.raises(ValueError, match="input 'k' must be a int or float, got bool"):
         require_inputs({"k": True}, {"k": (int, float)})
     assert type_name(Opaque("Parameter")) == "Parameter" and type_name(1.0) == "float"
+
+
+def test_case_weights_decide_partial_credit():
+    from course_lib.exercises.core import Case, CaseInput, Exercise, run_check
+    ex = Exercise("9.9", "weights", points=4, difficulty=1, minutes=5)
+    cases = [Case("easy", lambda: None), Case("easy 2", lambda: None), Case("key", lambda: "wrong", weight=6.0)]
+    verdict = run_check(ex, cases, quiet=True)
+    assert verdict.passed == 2 and verdict.points == 1.0  # 2 of 8 weight units
+    assert run_check(ex, [Case("a", lambda: None, weight=3.0)], quiet=True).points == 4.0
+    for bad in (0, -1.0, float("nan"), "2"):
+        with pytest.raises(ValueError, match="weight"):
+            CaseInput("x", {}, weight=bad)

@@ -12,7 +12,10 @@ Verdict lines are deterministic, so that nbval can compare a learner's check out
         case 'disjoint supports': at index 3 expected 1.0, got 0.5
     [Exercise 2.1] The optimal discriminator: not implemented yet, 0/3 points
 
-Partial credit is proportional to the cases passed. A stub raises ``NotImplementedError``; a check that meets it
+Partial credit is proportional to the *weight* of the cases passed (every case weighs 1 unless it says otherwise).
+The key cases of an exercise (the edge case the exercise is about: ``0 log 0``, a ``0/0`` guard, a tie exactly at a
+threshold) carry a larger weight, so that an answer that misses the point of the exercise loses most of its points;
+each lab states the weights in the exercise's statement. A stub raises ``NotImplementedError``; a check that meets it
 reports "not implemented yet" instead of raising, so an untouched learner notebook runs end to end.
 
 Comparisons refuse look-alikes: a result must be a real ``torch.Tensor`` (not a subclass, not an object whose
@@ -98,12 +101,22 @@ class Case:
     """One input the learner's code is run on.
 
     ``run`` returns ``None`` when the learner's result is right, else a short explanation (never the answer).
-    A ``hidden`` case is reported by number only.
+    A ``hidden`` case is reported by number only. ``weight`` is the case's share of the points (relative to the
+    other cases' weights).
     """
 
     name: str
     run: Callable[[], str | None]
     hidden: bool = False
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_weight(self.weight, self.name)
+
+
+def _check_weight(weight: Any, name: str) -> None:
+    if type(weight) not in (int, float) or not math.isfinite(weight) or weight <= 0:
+        raise ValueError(f"case {name!r}: weight must be a positive finite number, got {weight!r}.")
 
 
 @dataclass
@@ -141,7 +154,7 @@ def run_check(exercise: Exercise, cases: Sequence[Case], *, show: int = 1, quiet
     """
     if not cases:
         raise ValueError(f"exercise {exercise.id} has no cases: a check that cannot fail is a defect.")
-    passed, messages = 0, []
+    passed, earned, messages = 0, 0.0, []
     for i, case in enumerate(cases, start=1):
         label = f"hidden case {i}" if case.hidden else f"case {case.name!r}"
         try:
@@ -155,9 +168,11 @@ def run_check(exercise: Exercise, cases: Sequence[Case], *, show: int = 1, quiet
             problem = f"raised {type(err).__name__}: {_short(_safe_str(err))}"
         if problem is None:
             passed += 1
+            earned += case.weight
         elif len(messages) < show:
             messages.append(f"{label}: {problem}")
-    points = round(exercise.points * passed / len(cases), 2)
+    total_weight = math.fsum(case.weight for case in cases)
+    points = round(exercise.points * earned / total_weight, 2) if passed < len(cases) else float(exercise.points)
     status = "passed" if passed == len(cases) else "failed"
     verdict = Verdict(exercise, status, passed, len(cases), points, messages)
     if not quiet:
@@ -260,7 +275,8 @@ def use(fn: Callable, fallback: Callable, exercise_id: str) -> Callable:
 # ----------------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CaseInput:
-    """One case of an :class:`ExerciseSpec`: a name, its inputs as plain data, and whether the learner sees it.
+    """One case of an :class:`ExerciseSpec`: a name, its inputs as plain data, whether the learner sees it, and its
+    weight (its share of the points, relative to the other cases'; key cases weigh more, see the module docstring).
 
     ``inputs`` holds only tensors, numbers, strings, ``None`` and lists/tuples/dicts of them, so that it can be saved
     with ``torch.save`` and loaded with ``torch.load(weights_only=True)``.
@@ -269,6 +285,10 @@ class CaseInput:
     name: str
     inputs: dict[str, Any]
     hidden: bool = False
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_weight(self.weight, self.name)
 
 
 @dataclass(frozen=True)
@@ -430,4 +450,4 @@ def spec_cases(spec: ExerciseSpec, fns: Sequence[Callable[..., Any]], cases: Seq
             return spec.compare(outputs, spec.reference(fresh(inputs)))
         return run
 
-    return [Case(c.name, runner(c.inputs), c.hidden) for c in cases]
+    return [Case(c.name, runner(c.inputs), c.hidden, c.weight) for c in cases]

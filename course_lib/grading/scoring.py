@@ -3,7 +3,7 @@
 :func:`score_exercise` takes what a probe saved (loaded by :func:`course_lib.grading.records.load_payload`), the
 grading cases and the expected records the grader computed itself with the library, and runs the spec's
 ``compare`` on each case through :func:`course_lib.exercises.core.run_check`: the verdict line and the partial credit
-are exactly those a notebook's check prints (points proportional to the cases passed). A record that does not decode
+are exactly those a notebook's check prints (points proportional to the weight of the cases passed). A record that does not decode
 fails its case; cases the probe never reached (a crash or a time limit in the middle) fail with the reason.
 """
 
@@ -73,10 +73,10 @@ def score_exercise(info: ExerciseInfo, cases: Sequence[CaseInput], expected: Seq
                 record = decode(records[k])
             except RecordError as err:
                 record = Raised("RecordError", f"the recorded output cannot be used ({err})")
-            runs.append(Case(case.name, _case_runner(record, expected[k], spec.compare), case.hidden))
+            runs.append(Case(case.name, _case_runner(record, expected[k], spec.compare), case.hidden, case.weight))
         else:
             why = stopped or "the check stopped before this case"
-            runs.append(Case(case.name, (lambda why=why: why), case.hidden))
+            runs.append(Case(case.name, (lambda why=why: why), case.hidden, case.weight))
     verdict: Verdict = run_check(spec.exercise, runs, quiet=True)
     status = verdict.status
     result = ExerciseResult(info.id, info.title, info.points, float(verdict.points), status, verdict.passed,
