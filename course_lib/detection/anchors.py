@@ -29,7 +29,10 @@ __all__ = [
     "VOC_ANCHORS",
     "COCO_ANCHORS",
     "wh_iou",
-    # kmeans_anchors, mean_best_iou: coming in the next commit
+    "kmeans_anchors",
+    "mean_best_iou",
+    "assign_to_anchors",
+    "KMEANS_METRICS",
 ]
 
 #: darknet's YOLOv2 VOC priors (yolo-voc.cfg), (w, h) in grid units of a 13 x 13 grid; float64, shape [5, 2].
@@ -97,3 +100,140 @@ def wh_iou(wh_a: Tensor, wh_b: Tensor) -> Tensor:
     area_a = wh_a[:, 0] * wh_a[:, 1]
     area_b = wh_b[:, 0] * wh_b[:, 1]
     return inter / (area_a[:, None] + area_b[None, :] - inter)
+
+
+def assign_to_anchors(wh: Tensor, anchors: Tensor) -> Tensor:
+    """The k-means assignment step: each box goes to the anchor of highest (w, h)-IoU (the first on ties).
+
+    ``argmin_k d(box, anchor_k) = argmax_k IoU_wh(box, anchor_k)``, ``[N, 2] x [K, 2] -> [N]`` int64. The same rule
+    picks the anchor responsible for an object in YOLOv2 and YOLOv3.
+    """
+    iou = wh_iou(wh, anchors)  # (N, K)
+    return torch.nan_to_num(iou, nan=0.0).argmax(dim=1)
+
+
+def mean_best_iou(wh: Tensor, anchors: Tensor) -> float:
+    """Average over the boxes of the (w, h)-IoU with their closest anchor: the y-axis of Figure 2 of the paper.
+
+    .. math::
+        \\overline{\\mathrm{IoU}} = \\frac{1}{N} \\sum_{n=1}^{N} \\max_k \\mathrm{IoU}_{wh}(\\text{box}_n, \\text{anchor}_k)
+
+    Computed in float64. Boxes and anchors must have positive widths and heights.
+    """
+    wh = _check_positive(wh, "wh")
+    anchors = _check_positive(anchors, "anchors")
+    return float(wh_iou(wh.double(), anchors.double()).max(dim=1).values.mean())
+
+
+def _check_positive(wh: object, name: str) -> Tensor:
+    wh = _check_wh(wh, name, allow_empty=False)
+    if bool((wh <= 0).any()):
+        bad = int((wh <= 0).any(dim=1).nonzero()[0, 0])
+        raise ValueError(f"{name} must have positive widths and heights (a zero-area box has no IoU); row {bad} is "
+                         f"{wh[bad].tolist()}.")
+    return wh
+
+
+#: The distances :func:`kmeans_anchors` knows: the paper's ``"iou"`` (1 - IoU) and ``"euclidean"`` (for comparison).
+KMEANS_METRICS: tuple[str, ...] = ("iou", "euclidean")
+
+
+def _distance(wh: Tensor, centroids: Tensor, metric: str) -> Tensor:
+    """``[N, 2] x [K, 2] -> [N, K]``: 1 - IoU_wh, or the Euclidean distance between (w, h) points."""
+    if metric == "iou":
+        return 1.0 - wh_iou(wh, centroids)
+    return torch.cdist(wh, centroids)
+
+
+def _plus_plus_seeds(wh: Tensor, k: int, metric: str, g: torch.Generator) -> Tensor:
+    """k-means++ (Arthur & Vassilvitskii 2007): the first centre uniformly, each next one with probability
+    proportional to the squared distance to the nearest centre chosen so far."""
+    N = wh.shape[0]
+    first = int(torch.randint(N, (), generator=g))
+    centres = [wh[first]]
+    nearest = _distance(wh, wh[first : first + 1], metric)[:, 0]  # (N,)
+    for _ in range(1, k):
+        weights = nearest.square()
+        if float(weights.sum()) <= 0:  # every box coincides with a centre: any box will do
+            nxt = int(torch.randint(N, (), generator=g))
+        else:
+            nxt = int(torch.multinomial(weights, 1, generator=g))
+        centres.append(wh[nxt])
+        nearest = torch.minimum(nearest, _distance(wh, wh[nxt : nxt + 1], metric)[:, 0])
+    return torch.stack(centres)  # (k, 2)
+
+
+def _lloyd(wh: Tensor, centroids: Tensor, metric: str, max_iter: int) -> tuple[Tensor, Tensor]:
+    """Lloyd iterations until the assignment stops changing: assign to the nearest centroid, move each centroid to
+    its members' mean. An empty cluster is moved onto the box farthest from its own centroid (so k stays k)."""
+    k = centroids.shape[0]
+    assign = None
+    for _ in range(max_iter):
+        d = _distance(wh, centroids, metric)  # (N, k)
+        new_assign = d.argmin(dim=1)  # (N,)
+        counts = torch.bincount(new_assign, minlength=k)  # (k,)
+        if bool((counts == 0).any()):  # empty clusters: take the worst-served boxes
+            worst = d.gather(1, new_assign[:, None])[:, 0].argsort(descending=True)
+            for slot, box in zip((counts == 0).nonzero()[:, 0].tolist(), worst.tolist()):
+                new_assign[box] = slot
+            counts = torch.bincount(new_assign, minlength=k)
+        if assign is not None and torch.equal(new_assign, assign):
+            break
+        assign = new_assign
+        sums = torch.zeros_like(centroids).index_add_(0, assign, wh)  # (k, 2)
+        centroids = sums / counts[:, None].to(wh.dtype)  # the members' mean
+    return centroids, assign
+
+
+def kmeans_anchors(
+    wh: Tensor,
+    k: int,
+    *,
+    seed: int = 0,
+    n_init: int = 5,
+    max_iter: int = 300,
+    metric: str = "iou",
+) -> Tensor:
+    """YOLOv2's dimension clusters: k-means on box (w, h) with the distance :math:`d = 1 - \\mathrm{IoU}_{wh}`.
+
+    .. math::
+        \\text{assign: } a_n = \\arg\\max_k \\mathrm{IoU}_{wh}(\\text{box}_n, \\text{anchor}_k), \\qquad
+        \\text{update: } \\text{anchor}_k = \\frac{1}{|\\{n: a_n = k\\}|} \\sum_{n: a_n = k} (w_n, h_n)
+
+    ``n_init`` runs, each from k-means++ seeds (drawn with the same distance), each iterated until the assignment
+    no longer changes (at most ``max_iter`` times); the run with the highest :func:`mean_best_iou` wins. An empty
+    cluster takes the box farthest from its centroid. The centroid is the members' mean, as in the paper's
+    standard k-means; the 1 - IoU distance only changes the assignment. ``metric="euclidean"`` runs the same
+    algorithm with the Euclidean distance between (w, h) points, the baseline the paper argues against.
+
+    Args:
+        wh: ``(N, 2)`` positive widths and heights (any unit: pixels, grid cells, fractions of the image).
+        k: number of clusters, ``1 <= k <= N``.
+        seed: seeds a private ``torch.Generator`` (the global RNG is untouched): same input and seed, same anchors.
+        n_init: number of k-means++ restarts (>= 1).
+        max_iter: cap on the Lloyd iterations of one run (>= 1).
+        metric: ``"iou"`` (the paper) or ``"euclidean"``.
+
+    Returns:
+        ``(k, 2)`` anchors sorted by increasing area (then width), in the dtype of ``wh`` (the default float dtype
+        for integer input), computed in float64.
+    """
+    wh = _check_positive(wh, "wh")
+    for value, name, low in ((k, "k", 1), (n_init, "n_init", 1), (max_iter, "max_iter", 1), (seed, "seed", 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
+    if k > wh.shape[0]:
+        raise ValueError(f"k = {k} clusters need at least k boxes, got {wh.shape[0]}.")
+    if metric not in KMEANS_METRICS:
+        raise ValueError(f"metric must be one of {KMEANS_METRICS}, got {metric!r}.")
+    out_dtype = wh.dtype if wh.is_floating_point() else torch.get_default_dtype()
+    x = wh.detach().to("cpu", torch.float64)
+    g = torch.Generator().manual_seed(seed)
+    best, best_score = None, -math.inf
+    for _ in range(n_init):
+        centroids, _ = _lloyd(x, _plus_plus_seeds(x, k, metric, g), metric, max_iter)
+        score = float(wh_iou(x, centroids).max(dim=1).values.mean())
+        if score > best_score + 1e-12:
+            best, best_score = centroids, score
+    order = sorted(range(k), key=lambda i: (float(best[i, 0] * best[i, 1]), float(best[i, 0])))
+    return best[order].to(device=wh.device, dtype=out_dtype)
