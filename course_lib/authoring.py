@@ -16,6 +16,13 @@ Commands (``python -m course_lib.authoring CMD`` or ``course-sync CMD``):
 
 Markers (see CONTRIBUTING.md): ``# BEGIN SOLUTION`` / ``# END SOLUTION`` inside a function body;
 ``<!-- BEGIN SOLUTION -->`` / ``<!-- END SOLUTION -->`` in Markdown; the ``solution-only`` cell tag.
+
+The Colab install cell: the first code cell of every source is exactly :data:`INSTALL_TEMPLATE`, whose
+``{{ repository.url }}`` and ``{{ repository.branch }}`` this module fills in from ``_config.yml`` in the learner
+notebooks and the executed references. The repository URL is written in ``_config.yml`` only: publishing the course
+under another URL is a change of ``repository.url`` there, then ``make notebooks`` (``generate`` rewrites the install
+cell of the learner notebooks and of the executed references; that cell does nothing outside Colab, so its recorded
+output stays valid and nothing is re-executed). ``check`` reports a source whose install cell is not the template.
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ __all__ = [
     "strip_code_solution",
     "strip_markdown_solution",
     "find_sources",
+    "INSTALL_TEMPLATE",
+    "repository",
+    "install_cell",
     "generate",
     "execute",
     "check",
@@ -48,6 +58,19 @@ CODE_END = re.compile(r"^[ \t]*# END SOLUTION[ \t]*$")
 MD_REGION = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->", re.DOTALL)
 EXERCISE_HEADING = re.compile(r"^### Exercise (?P<id>\d+\.\d+): (?P<title>.+?)\s*$")
 MYST_FMT = "md:myst"
+CONFIG_FILE = "_config.yml"
+
+#: The first code cell of every source, verbatim; ``{{ repository.url }}`` and ``{{ repository.branch }}`` are filled
+#: in from ``_config.yml`` (see :func:`install_cell`). New chapters copy it from any existing source.
+INSTALL_TEMPLATE = (
+    "import sys\n"
+    'if "google.colab" in sys.modules:  # on Colab: install course_lib (everything else is preinstalled)\n'
+    '    %pip install -q "course-lib @ git+{{ repository.url }}@{{ repository.branch }}"'
+)
+# an install cell in any state: the template, or filled in with some URL (an old copy, or a URL written by hand)
+_INSTALL_CELL = re.compile(
+    r'\Aimport sys\nif "google\.colab" in sys\.modules:.*\n[ \t]+%pip install -q "course-lib @ git\+\S+@[^"\s]+"\s*\Z'
+)
 
 
 class AuthoringError(ValueError):
@@ -147,6 +170,78 @@ def _read_source(path: Path) -> nbformat.NotebookNode:
     return jupytext.read(path, fmt=MYST_FMT)
 
 
+# --- the Colab install cell, from _config.yml ------------------------------------------------------------------------
+
+
+def repository(root: Path) -> tuple[str, str]:
+    """``(url, branch)`` of the course repository, from ``_config.yml``'s ``repository.url`` and ``.branch``."""
+    import yaml
+
+    path = root / CONFIG_FILE
+    if not path.exists():
+        raise AuthoringError(f"{CONFIG_FILE} not found in {root}: it holds repository.url, used by the install cell.")
+    config = yaml.safe_load(path.read_text()) or {}
+    repo = config.get("repository") or {}
+    url, branch = repo.get("url"), repo.get("branch", "main")
+    if not isinstance(url, str) or not re.fullmatch(r"https://\S+", url.strip()):
+        raise AuthoringError(f"{CONFIG_FILE}: repository.url must be an https:// URL, got {url!r}.")
+    if not isinstance(branch, str) or not re.fullmatch(r"[^\s\"@]+", branch.strip()):
+        raise AuthoringError(f"{CONFIG_FILE}: repository.branch must be a branch name, got {branch!r}.")
+    url = url.strip().rstrip("/")
+    return url[: -len(".git")] if url.endswith(".git") else url, branch.strip()
+
+
+def install_cell(root: Path) -> str:
+    """The install cell of every learner notebook and executed reference: the template with ``_config.yml``'s values."""
+    url, branch = repository(root)
+    return INSTALL_TEMPLATE.replace("{{ repository.url }}", url).replace("{{ repository.branch }}", branch)
+
+
+def _first_code_cell(nb: nbformat.NotebookNode):
+    return next((cell for cell in nb.cells if cell.cell_type == "code"), None)
+
+
+def _is_install_cell(cell) -> bool:
+    return cell is not None and (cell.source.rstrip() == INSTALL_TEMPLATE or bool(_INSTALL_CELL.match(cell.source)))
+
+
+def _fill_install_cell(nb: nbformat.NotebookNode, root: Path) -> bool:
+    """Write :func:`install_cell` into the notebook's install cell (its first code cell); True when it changed.
+
+    An install cell filled in with another URL (an old copy) is rewritten too, so the generated notebooks always follow
+    ``_config.yml``; ``check`` reports the source itself.
+    """
+    cell = _first_code_cell(nb)
+    if not _is_install_cell(cell):
+        return False
+    wanted = install_cell(root)
+    if cell.source == wanted:
+        return False
+    cell.source = wanted
+    return True
+
+
+def _source_notebook(root: Path, path: Path) -> nbformat.NotebookNode:
+    """A source as it is executed and turned into the learner notebook: its install cell filled in."""
+    nb = _read_source(path)
+    _fill_install_cell(nb, root)
+    return nb
+
+
+def _check_install_cell(root: Path, source: Path, nb: nbformat.NotebookNode) -> list[str]:
+    """A problem when the source's first code cell is not exactly :data:`INSTALL_TEMPLATE` (read, not filled)."""
+    cell = _first_code_cell(nb)
+    if cell is not None and cell.source.rstrip() == INSTALL_TEMPLATE:
+        return []
+    where = source.relative_to(root).as_posix()
+    what = ("writes the repository URL by hand" if _is_install_cell(cell)
+            else "is not the Colab install cell")
+    return [
+        f"{where}: the first code cell {what}; it must be exactly these three lines (copy them from any other source; "
+        f"`make notebooks` fills in repository.url and repository.branch from {CONFIG_FILE}):\n{INSTALL_TEMPLATE}"
+    ]
+
+
 def _learner_paths(root: Path, source: Path) -> tuple[Path, Path]:
     rel = source.relative_to(root / "solutions")
     md = root / "chapters" / rel
@@ -173,7 +268,7 @@ def _generated(root: Path, source: Path) -> dict[Path, str]:
     """The learner files a source makes, as {path: text}."""
     import jupytext
 
-    nb = _read_source(source)
+    nb = _source_notebook(root, source)
     learner = learner_version(nb, where=str(source.relative_to(root)))
     md_path, ipynb_path = _learner_paths(root, source)
     # say where it comes from in the notebook's metadata (the .md's YAML header and the .ipynb alike)
@@ -185,8 +280,17 @@ def _generated(root: Path, source: Path) -> dict[Path, str]:
     return {md_path: md_text, ipynb_path: _ipynb_text(learner)}
 
 
+def _write_executed(nb: nbformat.NotebookNode, path: Path) -> None:
+    _stable_ids(nb)
+    path.write_text(nbformat.writes(nb) + "\n")
+
+
 def generate(root: Path) -> list[Path]:
-    """Write every learner ``.md``/``.ipynb``; return the paths that changed."""
+    """Write every learner ``.md``/``.ipynb``; return the paths that changed.
+
+    Also brings the install cell of each executed reference ``solutions/.../NAME.ipynb`` up to date with
+    ``_config.yml`` (that cell does nothing outside Colab: its recorded output does not depend on the URL).
+    """
     changed = []
     for source in find_sources(root):
         for path, text in _generated(root, source).items():
@@ -194,6 +298,12 @@ def generate(root: Path) -> list[Path]:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text)
                 changed.append(path)
+        executed = source.with_suffix(".ipynb")
+        if executed.exists():
+            ref = nbformat.read(executed, as_version=4)
+            if _fill_install_cell(ref, root):
+                _write_executed(ref, executed)
+                changed.append(executed)
     return changed
 
 
@@ -202,7 +312,7 @@ def execute(root: Path, sources: list[Path], timeout: int = 600) -> None:
     from nbclient import NotebookClient
 
     for source in sources:
-        nb = _read_source(source)
+        nb = _source_notebook(root, source)
         nb.metadata.pop("jupytext", None)
         env_before = os.environ.get("COURSE_PROFILE")
         os.environ["COURSE_PROFILE"] = "fast"
@@ -215,9 +325,8 @@ def execute(root: Path, sources: list[Path], timeout: int = 600) -> None:
                 os.environ.pop("COURSE_PROFILE", None)
             else:
                 os.environ["COURSE_PROFILE"] = env_before
-        _stable_ids(nb)
         out = source.with_suffix(".ipynb")
-        out.write_text(nbformat.writes(nb) + "\n")
+        _write_executed(nb, out)
         print(f"executed {source.relative_to(root)} in {time.perf_counter() - start:.1f} s -> {out.relative_to(root)}")
 
 
@@ -289,23 +398,31 @@ def check(root: Path) -> list[str]:
     for source in sources:
         rel = source.relative_to(root).as_posix()
         try:
-            nb = _read_source(source)
+            raw = _read_source(source)
+            nb = _source_notebook(root, source)
             generated = _generated(root, source)
         except AuthoringError as err:
             problems.append(str(err))
             continue
+        problems.extend(_check_install_cell(root, source, raw))
+        install_stale = f"its install cell does not match {CONFIG_FILE}'s repository.url and repository.branch"
+        url_mark = "git+{}@{}".format(*repository(root))  # in the .md and (JSON-escaped) in the .ipynb alike
         for path, text in generated.items():
             if not path.exists():
                 problems.append(f"{path.relative_to(root)} is missing: run `make notebooks`")
             elif path.read_text() != text:
-                problems.append(f"{path.relative_to(root)} is stale (its source {rel} changed): run `make notebooks`")
+                why = install_stale if url_mark not in path.read_text() else f"its source {rel} changed"
+                problems.append(f"{path.relative_to(root)} is stale ({why}): run `make notebooks`")
         executed = source.with_suffix(".ipynb")
         if not executed.exists():
             problems.append(f"{executed.relative_to(root)} is missing: run `make notebooks`")
         else:
             ref = nbformat.read(executed, as_version=4)
-            if [_cell_key(c) for c in ref.cells] != [_cell_key(c) for c in nb.cells]:
-                problems.append(f"{executed.relative_to(root)} does not match its source {rel}: run `make notebooks`")
+            wanted_keys = [_cell_key(c) for c in nb.cells]
+            if [_cell_key(c) for c in ref.cells] != wanted_keys:
+                install_only = _fill_install_cell(ref, root) and [_cell_key(c) for c in ref.cells] == wanted_keys
+                why = f"is stale ({install_stale})" if install_only else f"does not match its source {rel}"
+                problems.append(f"{executed.relative_to(root)} {why}: run `make notebooks`")
             elif any(c.cell_type == "code" and c.source.strip() and c.execution_count is None for c in ref.cells):
                 problems.append(f"{executed.relative_to(root)} has unexecuted cells: run `make notebooks`")
         problems.extend(_check_exercises(root, source, nb))
@@ -336,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.stale_only:
             sources = [s for s in sources if not s.with_suffix(".ipynb").exists() or
                        [_cell_key(c) for c in nbformat.read(s.with_suffix(".ipynb"), as_version=4).cells]
-                       != [_cell_key(c) for c in _read_source(s).cells]]
+                       != [_cell_key(c) for c in _source_notebook(root, s).cells]]
         execute(root, sources)
         return 0
     problems = check(root)
