@@ -10,7 +10,8 @@ Read top to bottom, this module is chapter 14 of the course:
 4. :func:`yolo_v1_loss`: equation (3) of the paper, one term per line, vectorized over batch, cells and predictors.
 5. :func:`decode_predictions` / :func:`decode`: the ``[N, S, S, C + 5B]`` prediction -> boxes, scores and labels,
    with the two post-processing orders of :mod:`course_lib.detection.nms`.
-6. :func:`fit_detector`: a minimal training loop (progress bar, history, a guard against non-finite losses).
+6. :func:`fit_detector`: the training loop, defined in :mod:`course_lib.detection.train` (progress bar, history, a
+   guard against non-finite losses, checkpoints and exact resume) and re-exported here.
 
 **The tensor layout** (SPEC.md section 8). Predictions and targets are ``[N, S, S, C + 5B]``, indexed
 ``[n, row, col]`` with ``row`` the cell along y and ``col`` the cell along x. Each cell holds
@@ -46,9 +47,8 @@ Detection*, CVPR 2016 (Section 2: the grid and confidences; 2.1: the network; 2.
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -828,101 +828,8 @@ def decode(
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# 6. A minimal training loop
+# 6. Training: fit_detector lives in course_lib.detection.train (checkpoints, exact resume, Ctrl-C) and is re-exported
+# here, so ``from course_lib.detection.yolo_v1 import fit_detector`` keeps working.
 # ----------------------------------------------------------------------------------------------------------------------
 
-
-def _to_device(obj: Any, device: torch.device) -> Any:
-    if isinstance(obj, Tensor):
-        return obj.to(device, non_blocking=True)
-    if isinstance(obj, dict):
-        return {k: _to_device(v, device) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_device(v, device) for v in obj)
-    return obj
-
-
-def fit_detector(
-    model: nn.Module,
-    loader: Iterable[tuple[Tensor, Any]],
-    loss_fn: Callable[[Tensor, Any], Tensor],
-    steps: int,
-    optimizer: torch.optim.Optimizer,
-    *,
-    device: torch.device | str | None = None,
-    log_every: int = 10,
-    progress: bool = True,
-    max_grad_norm: float | None = None,
-    time_limit: float | None = None,
-) -> dict[str, list[float]]:
-    """Train a detector for ``steps`` optimizer steps: forward, loss, backward, step, with a progress bar.
-
-    .. math::
-        \\theta \\leftarrow \\operatorname{opt}\\big(\\theta, \\nabla_\\theta\\, \\ell(f_\\theta(x), t)\\big)
-
-    The loader is iterated again from the start whenever it runs out (epochs), until ``steps`` steps are done.
-    No checkpointing: this is the short-run loop of chapter 14 (the GAN chapters' trainer does checkpoint/resume).
-
-    Args:
-        model: the network; put in training mode here, left in training mode.
-        loader: an iterable of ``(images, targets)`` batches (a ``DataLoader``); ``images`` is a tensor,
-            ``targets`` anything ``loss_fn`` takes (tensors in it, also in dicts/lists, are moved to ``device``).
-        loss_fn: ``loss_fn(model(images), targets) -> scalar``, e.g.
-            ``lambda p, t: yolo_v1_loss(p, t, S=7, B=2, C=10)``.
-        steps: number of optimizer steps (>= 1).
-        optimizer: built on ``model.parameters()``.
-        device: where to train; default: the device of the model's parameters.
-        log_every: record the loss every this many steps (and at the last step).
-        progress: show a tqdm progress bar with the running loss.
-        max_grad_norm: clip the gradients' global norm to this value (``None``: no clipping).
-        time_limit: stop after the first step that ends more than this many seconds after the start (the last step
-            is then recorded); ``None``: run all ``steps``. Useful for a fixed CPU budget.
-
-    Returns:
-        the history, ``{"step": [...], "loss": [...], "seconds": [...]}`` (the loss of the recorded step's batch and
-        the wall time since the start).
-
-    Raises:
-        FloatingPointError: the loss became NaN or infinite (the step it happened is in the message).
-    """
-    from tqdm.auto import tqdm
-
-    steps = _positive_int(steps, "steps")
-    log_every = _positive_int(log_every, "log_every")
-    if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(time_limit, (int, float))
-                                   or not time_limit > 0):
-        raise ValueError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}.")
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}.")
-    device = next(model.parameters()).device if device is None else torch.device(device)
-    model.train()
-    history: dict[str, list[float]] = {"step": [], "loss": [], "seconds": []}
-    start = time.perf_counter()
-    batches = iter(loader)
-    with tqdm(total=steps, disable=not progress, desc="training", unit="step") as bar:
-        for step in range(1, steps + 1):
-            try:
-                images, targets = next(batches)
-            except StopIteration:  # a new epoch
-                batches = iter(loader)
-                images, targets = next(batches)
-            images, targets = _to_device(images, device), _to_device(targets, device)
-            loss = loss_fn(model(images), targets)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"the loss is {loss.item()} at step {step}; lower the learning rate.")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if max_grad_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-            optimizer.step()
-            out_of_time = time_limit is not None and time.perf_counter() - start > time_limit
-            if step % log_every == 0 or step == steps or out_of_time:
-                value = loss.item()
-                history["step"].append(step)
-                history["loss"].append(value)
-                history["seconds"].append(time.perf_counter() - start)
-                bar.set_postfix(loss=f"{value:.4f}")
-            bar.update(1)
-            if out_of_time:
-                break
-    return history
+from course_lib.detection.train import fit_detector  # noqa: E402  (re-exported; see __all__)
