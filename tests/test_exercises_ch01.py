@@ -233,7 +233,8 @@ def test_check_inverse_cdf_reference_stub_and_output(capsys) -> None:
 
 
 def _wrong_left_continuous(pdf, grid, u):
-    """searchsorted(right=False): the wrong side of flat stretches, and 0/0 at u = 0 below the support."""
+    """searchsorted(right=False) (the left-continuous convention, accepted) without a guard: 0/0 at u = 0 below the
+    support."""
     cdf = numeric_cdf(pdf, grid)
     j = torch.searchsorted(cdf, u, right=False).clamp(1, cdf.numel() - 1)
     t = (u - cdf[j - 1]) / (cdf[j] - cdf[j - 1])
@@ -262,16 +263,23 @@ def _wrong_cumsum_cdf(pdf, grid, u):
     return grid[j - 1] + t * (grid[j] - grid[j - 1])
 
 
+def test_check_inverse_cdf_accepts_the_left_continuous_convention() -> None:
+    """min{x : F(x) >= u} (the theory page's definition) differs only at ties: accepted."""
+    assert ch01.check_inverse_cdf(ch01.inverse_cdf_left, quiet=True).status == "passed"
+    for seed in range(4):
+        assert ch01.SPECS["1.1"].check(ch01.inverse_cdf_left, quiet=True, seed=seed).status == "passed"
+
+
 @pytest.mark.parametrize("fn, passed", [
     (_wrong_no_top_guard, 6),
-    (_wrong_left_continuous, 5),
+    (_wrong_left_continuous, 6),
     (_wrong_nearest_grid_point, 0),
     (_wrong_cumsum_cdf, 0),
 ])
 def test_check_inverse_cdf_wrong_answers(fn, passed) -> None:
     v = ch01.check_inverse_cdf(fn, quiet=True)
     assert v.status == "failed" and v.passed == passed
-    assert v.points == round(3 * passed / 7, 2)
+    assert v.points <= 0.4 * 3  # a key case fails: at most 40% of the points
     msg = "\n".join(v.messages)
     assert len(_numbers(msg)) <= 2          # at most one expected and one obtained value
 
@@ -350,7 +358,7 @@ def _kl_bits(p, q):
 ])
 def test_check_kl_wrong_answers(fn, passed, hint) -> None:
     v = ch01.check_kl_divergence(fn, quiet=True)
-    assert v.status == "failed" and v.passed == passed and v.points == round(2 * passed / 8, 2)
+    assert v.status == "failed" and v.passed == passed and v.points <= 0.4 * 2  # a key case fails
     assert hint in v.messages[0]
 
 
@@ -426,7 +434,7 @@ def _cm_nearest(xt, yt, xq, h):
 ])
 def test_check_conditional_mean_wrong_answers(fn, passed) -> None:
     v = ch01.check_conditional_mean(fn, quiet=True)
-    assert v.status == "failed" and v.passed == passed and v.points == round(3 * passed / 7, 2)
+    assert v.status == "failed" and v.passed == passed and v.points <= 0.4 * 3  # a key case fails
     assert len(_numbers("\n".join(v.messages))) <= 2
 
 
@@ -506,7 +514,7 @@ def test_validate_private_cases():
         ch01.SPECS["1.1"].validate({"pdf_values": torch.ones(3), "grid": torch.arange(3.0)})
     with pytest.raises(ValueError, match="rejects this case"):
         ch01.SPECS["1.1"].validate({"pdf_values": torch.ones(3), "grid": torch.arange(3.0), "u": torch.tensor([2.0])})
-    with pytest.raises(ValueError, match="must be a number"):
+    with pytest.raises(ValueError, match="must be a float or int"):
         ch01.SPECS["1.3"].validate({"x_train": torch.ones(2, 1), "y_train": torch.ones(2, 1),
                                     "x_query": torch.ones(1, 1), "bandwidth": "wide"})
     ch01.SPECS["1.2"].validate({"p": torch.tensor([0.5, 0.5]), "q": torch.tensor([0.5, 0.5])})

@@ -14,8 +14,11 @@ Verdict lines are deterministic, so that nbval can compare a learner's check out
 
 Partial credit is proportional to the *weight* of the cases passed (every case weighs 1 unless it says otherwise).
 The key cases of an exercise (the edge case the exercise is about: ``0 log 0``, a ``0/0`` guard, a tie exactly at a
-threshold) carry a larger weight, so that an answer that misses the point of the exercise loses most of its points;
-each lab states the weights in the exercise's statement. A stub raises ``NotImplementedError``; a check that meets it
+threshold) carry a larger weight and are marked ``key``: when a key case fails, the points are capped at
+:data:`KEY_CAP` (40%) of the maximum, so that an answer that misses the point of the exercise loses most of its
+points even where an exercise has two key cases about different things (no weights could make each of two disjoint
+cases cost 60%). Each lab states the weights and the key cases in the exercise's statement
+(:meth:`ExerciseSpec.weight_summary`). A stub raises ``NotImplementedError``; a check that meets it
 reports "not implemented yet" instead of raising, so an untouched learner notebook runs end to end.
 
 Comparisons refuse look-alikes: a result must be a real ``torch.Tensor`` (not a subclass, not an object whose
@@ -42,6 +45,7 @@ does to its own process changes the comparison.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
@@ -49,6 +53,8 @@ from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
 import torch
+
+from course_lib.exercises._random import gen, randint, sub_seed, uniform
 
 __all__ = [
     "Exercise",
@@ -69,9 +75,18 @@ __all__ = [
     "spec_cases",
     "type_name",
     "require_inputs",
+    "scalar_problem",
+    "tolerances",
+    "float_atol",
+    "case_generators",
+    "gen",
+    "sub_seed",
+    "uniform",
+    "randint",
 ]
 
 STARS = {1: "★☆☆", 2: "★★☆", 3: "★★★"}
+KEY_CAP = 0.4  # the largest share of an exercise's points an answer that fails a key case can keep
 
 
 @dataclass(frozen=True)
@@ -102,13 +117,14 @@ class Case:
 
     ``run`` returns ``None`` when the learner's result is right, else a short explanation (never the answer).
     A ``hidden`` case is reported by number only. ``weight`` is the case's share of the points (relative to the
-    other cases' weights).
+    other cases' weights); a failed ``key`` case caps the points at :data:`KEY_CAP` of the maximum.
     """
 
     name: str
     run: Callable[[], str | None]
     hidden: bool = False
     weight: float = 1.0
+    key: bool = False
 
     def __post_init__(self) -> None:
         _check_weight(self.weight, self.name)
@@ -154,7 +170,7 @@ def run_check(exercise: Exercise, cases: Sequence[Case], *, show: int = 1, quiet
     """
     if not cases:
         raise ValueError(f"exercise {exercise.id} has no cases: a check that cannot fail is a defect.")
-    passed, earned, messages = 0, 0.0, []
+    passed, earned, messages, key_failed = 0, 0.0, [], False
     for i, case in enumerate(cases, start=1):
         label = f"hidden case {i}" if case.hidden else f"case {case.name!r}"
         try:
@@ -169,10 +185,15 @@ def run_check(exercise: Exercise, cases: Sequence[Case], *, show: int = 1, quiet
         if problem is None:
             passed += 1
             earned += case.weight
-        elif len(messages) < show:
+            continue
+        key_failed = key_failed or case.key
+        if len(messages) < show:
             messages.append(f"{label}: {problem}")
     total_weight = math.fsum(case.weight for case in cases)
-    points = round(exercise.points * earned / total_weight, 2) if passed < len(cases) else float(exercise.points)
+    share = earned / total_weight
+    if key_failed:
+        share = min(share, KEY_CAP)
+    points = round(exercise.points * share, 2) if passed < len(cases) else float(exercise.points)
     status = "passed" if passed == len(cases) else "failed"
     verdict = Verdict(exercise, status, passed, len(cases), points, messages)
     if not quiet:
@@ -202,11 +223,13 @@ def compare_tensors(
     check_dtype: bool = True,
     equal_nan: bool = False,
     what: str = "result",
+    also: torch.Tensor | None = None,
 ) -> str | None:
     """``None`` if ``got`` is a real tensor equal (within tolerance) to ``expected``, else what is wrong.
 
     The explanation names the first mismatching index and both values there, the shape or the dtype: enough to
-    debug, not the whole answer.
+    debug, not the whole answer. ``also`` (same shape as ``expected``) is a second accepted value per entry: where
+    two standard conventions differ (at ties), each entry may match either.
     """
     if type(got) is not torch.Tensor:
         return f"the {what} should be a torch.Tensor, got {_describe(got)}"
@@ -220,6 +243,9 @@ def compare_tensors(
     finite = torch.isfinite(e)
     close = (g - e).abs() <= atol + rtol * e.abs()
     ok = torch.where(finite, close, g == e)  # an infinite expected value must be matched exactly
+    if also is not None:
+        a = also.detach().to("cpu", torch.float64)
+        ok = ok | torch.where(torch.isfinite(a), (g - a).abs() <= atol + rtol * a.abs(), g == a)
     ok = ok | (g_nan & e_nan) if equal_nan else ok & ~g_nan
     if bool(ok.all()):
         return None
@@ -276,7 +302,8 @@ def use(fn: Callable, fallback: Callable, exercise_id: str) -> Callable:
 @dataclass(frozen=True)
 class CaseInput:
     """One case of an :class:`ExerciseSpec`: a name, its inputs as plain data, whether the learner sees it, and its
-    weight (its share of the points, relative to the other cases'; key cases weigh more, see the module docstring).
+    weight (its share of the points, relative to the other cases'; key cases weigh more, see the module docstring),
+    and whether it is a key case (failing it caps the points at :data:`KEY_CAP`).
 
     ``inputs`` holds only tensors, numbers, strings, ``None`` and lists/tuples/dicts of them, so that it can be saved
     with ``torch.save`` and loaded with ``torch.load(weights_only=True)``.
@@ -286,6 +313,7 @@ class CaseInput:
     inputs: dict[str, Any]
     hidden: bool = False
     weight: float = 1.0
+    key: bool = False
 
     def __post_init__(self) -> None:
         _check_weight(self.weight, self.name)
@@ -407,7 +435,14 @@ class ExerciseSpec:
         forbidden_modules: modules whose functions the learner's code of this exercise must not call at all
             (every function defined there gets a tripwire), e.g. ``"course_lib.gan.losses"`` for the losses exercise.
         validate: ``inputs -> None``, raising ``ValueError`` on a malformed case (used for instructors' private
-            cases).
+            cases). Left out, the default checks the types of ``input_types`` and that ``reference`` accepts the
+            case (a ``TypeError``/``ValueError`` of the reference becomes the ``ValueError``).
+        input_types: the inputs every case must have, with their exact types (see :func:`require_inputs`), used by
+            the default ``validate``.
+        weights: ``{position: weight}`` of the key cases, by their position in ``make_cases``'s list (the same kinds
+            in the same order for every seed); the other cases keep their own weight (1 unless they say otherwise).
+        keys: the positions of the key cases: failing one caps the points at :data:`KEY_CAP` of the maximum.
+            :meth:`weight_summary` words the weights and the key cases for the exercise's statement.
     """
 
     exercise: Exercise
@@ -419,17 +454,72 @@ class ExerciseSpec:
     references: tuple[Callable[..., Any], ...] = ()
     forbidden_modules: tuple[str, ...] = ()
     validate: Callable[[Mapping[str, Any]], None] | None = None
+    input_types: Mapping[str, type | tuple[type, ...]] = field(default_factory=dict)
+    weights: Mapping[int, float] = field(default_factory=dict)
+    keys: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.names or not all(isinstance(n, str) and n.isidentifier() for n in self.names):
             raise ValueError(f"exercise {self.exercise.id}: names must be a non-empty tuple of identifiers.")
+        for position, weight in self.weights.items():
+            if type(position) is not int or position < 0:
+                raise ValueError(f"exercise {self.exercise.id}: weights are keyed by case position, got {position!r}.")
+            _check_weight(weight, f"#{position}")
+        if any(type(k) is not int or k < 0 for k in self.keys):
+            raise ValueError(f"exercise {self.exercise.id}: keys are case positions, got {self.keys!r}.")
+        if self.validate is None:
+            object.__setattr__(self, "validate", self._default_validate)
+
+    def _default_validate(self, inputs: Mapping[str, Any]) -> None:
+        """Types of ``input_types``, then the reference must accept the case."""
+        if self.input_types:
+            require_inputs(inputs, self.input_types)
+        elif not isinstance(inputs, Mapping):
+            raise ValueError(f"a case must be a dict of inputs, got {type(inputs).__name__}.")
+        try:
+            self.reference(inputs)
+        except (TypeError, ValueError, KeyError) as err:
+            raise ValueError(f"the reference rejects this case: {err}") from err
 
     def cases(self, seed: int | None = None) -> list[CaseInput]:
-        """The cases for ``seed`` (``None``: the notebook's fixed ones), checked to be non-empty."""
+        """The cases for ``seed`` (``None``: the notebook's fixed ones), checked to be non-empty, key cases weighted."""
         cases = self.make_cases(seed)
         if not cases:
             raise ValueError(f"exercise {self.exercise.id} has no cases: a check that cannot fail is a defect.")
+        marked = set(self.weights) | set(self.keys)
+        if marked:
+            if max(marked) >= len(cases):
+                raise ValueError(f"exercise {self.exercise.id}: a weight or key for case #{max(marked)}, but only "
+                                 f"{len(cases)} cases.")
+            cases = [dataclasses.replace(c, weight=float(self.weights.get(k, c.weight)), key=c.key or k in self.keys)
+                     for k, c in enumerate(cases)]
         return cases
+
+    def weight_summary(self) -> str:
+        """The grading of the notebook's cases in words, for the exercise's statement, e.g. ``"7 cases, 1 each except
+        the key cases 'zero-density gap' and 'u = 0 and u = 1' (2 each); failing a key case caps the exercise at 40%
+        of its points"``."""
+        cases = self.cases(None)
+        keys = [c for c in cases if c.key]
+        heavy = [c for c in cases if c.weight != 1 and not c.key]
+
+        def names(group: list[CaseInput]) -> str:
+            quoted = [f"'{c.name}'" for c in group]
+            return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+        def weights(group: list[CaseInput]) -> str:
+            ws = {c.weight for c in group}
+            return f"{_fmt(ws.pop())} each" if len(ws) == 1 else "; ".join(f"{c.name}: {_fmt(c.weight)}" for c in group)
+
+        parts = []
+        if keys:
+            parts.append(f"the key case{'s' if len(keys) > 1 else ''} {names(keys)} ({weights(keys)})")
+        if heavy:
+            parts.append(f"{names(heavy)} ({weights(heavy)})")
+        text = f"{len(cases)} cases, 1 each" + (" except " + " and ".join(parts) if parts else "")
+        if keys:
+            text += f"; failing a key case caps the exercise at {_fmt(100 * KEY_CAP)}% of its points"
+        return text
 
     def check(self, *fns: Callable[..., Any], quiet: bool = False, seed: int | None = None) -> Verdict:
         """Run the check in this process on the learner's functions, print the verdict (unless ``quiet``)."""
@@ -450,4 +540,72 @@ def spec_cases(spec: ExerciseSpec, fns: Sequence[Callable[..., Any]], cases: Seq
             return spec.compare(outputs, spec.reference(fresh(inputs)))
         return run
 
-    return [Case(c.name, runner(c.inputs), c.hidden, c.weight) for c in cases]
+    return [Case(c.name, runner(c.inputs), c.hidden, c.weight, c.key) for c in cases]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Helpers the chapters' checks share
+# ----------------------------------------------------------------------------------------------------------------------
+def case_generators(seed: int | None, n: int, fixed: int) -> list[torch.Generator]:
+    """One generator per case kind: seeded ``fixed + k`` for the notebook's cases (``seed=None``), else drawn from
+    the grading seed (:func:`sub_seed`), so that the grader's cases are fresh but of the same kinds."""
+    return [gen(fixed + k if seed is None else sub_seed(seed, k)) for k in range(n)]
+
+
+def tolerances(dtype: torch.dtype, *, loose: tuple[float, float] = (1e-5, 1e-6),
+               tight: tuple[float, float] = (1e-9, 1e-12), inputs: Mapping[str, Any] | None = None
+               ) -> tuple[float, float]:
+    """``(rtol, atol)``: ``tight`` for float64, ``loose`` otherwise, unless the case gives ``rtol``/``atol``."""
+    rtol, atol = tight if dtype == torch.float64 else loose
+    if inputs is not None:
+        rtol, atol = inputs.get("rtol", rtol), inputs.get("atol", atol)
+    return float(rtol), float(atol)
+
+
+def float_atol(dtype: torch.dtype, scale: float, ulps: float = 8.0) -> float:
+    r"""An absolute tolerance of ``ulps`` units of round-off at magnitude ``scale`` in ``dtype``:
+    ``ulps * torch.finfo(dtype).eps * scale``.
+
+    For a result formed as a difference of terms of size ``scale`` (``sigmoid(l) - 1``, ``1 - D``), every correct
+    formulation in ``dtype`` may lose the low bits: near saturation one returns exactly 0 where another keeps a
+    value of ``1e-10``. Comparing with this absolute floor (and a relative tolerance above it) accepts all of them,
+    and still separates results that differ by more than round-off at that scale.
+    """
+    return float(ulps * torch.finfo(dtype).eps * scale)
+
+
+def scalar_problem(got: Any, expected: float, *, what: str, rtol: float, atol: float,
+                   dtype: torch.dtype | None = None, numbers: bool = False, zero_d: bool = False,
+                   nan_hint: str = "", inf_hint: str = "") -> str | None:
+    """``None`` if ``got`` is a single number close to ``expected``, else what is wrong.
+
+    ``got`` must be a real tensor with one element (``zero_d``: a 0-d one), in ``dtype`` when given; ``numbers``
+    accepts a Python ``float``/``int`` too. An infinite ``expected`` must be matched exactly. The message gives the
+    learner's value and the relative error, never the expected value; ``nan_hint``/``inf_hint`` are appended to the
+    NaN message and to the message for a finite value where the answer is infinite.
+    """
+    if type(got) is Raised:
+        return got.problem()
+    if type(got) is torch.Tensor or type(got) is torch.nn.Parameter:
+        if (got.dim() != 0) if zero_d else (got.numel() != 1):
+            return f"the {what} should be a single number (a 0-d tensor), got shape {tuple(got.shape)}"
+        if dtype is not None and got.dtype != dtype:
+            return f"the {what} should have the inputs' dtype {dtype}, got {got.dtype}"
+        if got.is_complex():
+            return f"the {what} should be a real number, got dtype {got.dtype}"
+        value = float(torch.Tensor.item(torch.Tensor.detach(got)))
+    elif numbers and type(got) in (float, int):
+        value = float(got)
+    else:
+        kind = "a number or a 0-d torch.Tensor" if numbers else "a torch.Tensor (0-d)"
+        return f"the {what} should be {kind}, got {type_name(got)}"
+    if math.isnan(value):
+        return f"the {what} is NaN{nan_hint}"
+    if math.isinf(expected):
+        return None if value == expected else f"the {what} is {value:.6g}{inf_hint}"
+    if math.isinf(value):
+        return f"the {what} is {value}: it should be finite here"
+    if abs(value - expected) > atol + rtol * abs(expected):
+        rel = abs(value - expected) / max(abs(expected), 1e-12)
+        return f"the {what} is wrong: got {value:.6g}, a relative error of {rel:.2g}"
+    return None

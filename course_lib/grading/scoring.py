@@ -3,19 +3,20 @@
 :func:`score_exercise` takes what a probe saved (loaded by :func:`course_lib.grading.records.load_payload`), the
 grading cases and the expected records the grader computed itself with the library, and runs the spec's
 ``compare`` on each case through :func:`course_lib.exercises.core.run_check`: the verdict line and the partial credit
-are exactly those a notebook's check prints (points proportional to the weight of the cases passed). A record that does not decode
+are exactly those a notebook's check prints (points proportional to the weight of the cases passed, capped when a
+key case fails). A record that does not decode
 fails its case; cases the probe never reached (a crash or a time limit in the middle) fail with the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
 from course_lib.exercises.core import Case, CaseInput, Raised, Verdict, run_check
 from course_lib.grading.assignment import ExerciseInfo
-from course_lib.grading.records import RecordError, decode
+from course_lib.grading.records import Budget, RecordError, decode
 
 __all__ = ["ExerciseResult", "score_exercise", "zero"]
 
@@ -56,9 +57,25 @@ def _case_runner(record: Any, expected: Any, compare: Callable[[Any, Any], str |
     return run
 
 
+PRIVATE_FAILED = "the output is not right on this case (an instructor's private case: no details are given)"
+
+
+def _private_runner(run: Callable[[], str | None]) -> Callable[[], str | None]:
+    """A case body whose failure message says nothing the submission wrote (its values, its exception's text)."""
+
+    def private() -> str | None:
+        return None if run() is None else PRIVATE_FAILED
+    return private
+
+
 def score_exercise(info: ExerciseInfo, cases: Sequence[CaseInput], expected: Sequence[Any],
-                   payload: dict[str, Any], stopped: str | None = None) -> ExerciseResult:
-    """Score one exercise from its probe's payload; ``stopped`` says why the probe ended early, if it did."""
+                   payload: dict[str, Any], stopped: str | None = None, private: Set[int] = frozenset()
+                   ) -> ExerciseResult:
+    """Score one exercise from its probe's payload; ``stopped`` says why the probe ended early, if it did.
+
+    ``private``: the indices of the instructor's private cases, whose failure messages never quote the submission.
+    Decoding the records is bounded (:class:`course_lib.grading.records.Budget`): in nodes and in time.
+    """
     spec = info.spec
     missing = [str(n) for n in payload.get("missing", [])]
     if missing:
@@ -67,16 +84,19 @@ def score_exercise(info: ExerciseInfo, cases: Sequence[CaseInput], expected: Seq
                                     "cell is graded: everything it needs must be in it)")
     records = payload.get("cases", [])
     runs: list[Case] = []
+    budget = Budget()
     for k, case in enumerate(cases):
         if k < len(records):
             try:
-                record = decode(records[k])
+                record = decode(records[k], budget=budget)
             except RecordError as err:
                 record = Raised("RecordError", f"the recorded output cannot be used ({err})")
-            runs.append(Case(case.name, _case_runner(record, expected[k], spec.compare), case.hidden, case.weight))
+            run = _case_runner(record, expected[k], spec.compare)
+            runs.append(Case(case.name, _private_runner(run) if k in private else run, case.hidden, case.weight,
+                             case.key))
         else:
             why = stopped or "the check stopped before this case"
-            runs.append(Case(case.name, (lambda why=why: why), case.hidden, case.weight))
+            runs.append(Case(case.name, (lambda why=why: why), case.hidden, case.weight, case.key))
     verdict: Verdict = run_check(spec.exercise, runs, quiet=True)
     status = verdict.status
     result = ExerciseResult(info.id, info.title, info.points, float(verdict.points), status, verdict.passed,

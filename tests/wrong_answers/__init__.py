@@ -1,0 +1,1 @@
+"""The wrong-answer suite's answers, one module per chapter (see ``tests/exercise_suite.py``)."""
