@@ -166,8 +166,9 @@ def average_precision(recall: Tensor, precision: Tensor, method: str = "voc") ->
       :math:`\\ge t` (``searchsorted``), and 0 past the last point.
 
     The thresholds are the exact ratios :math:`k/10` and :math:`k/100`: a recall of exactly 0.3 reaches the
-    threshold 0.3. (The VOC devkit's ``np.arange(0, 1.1, 0.1)`` and pycocotools' ``np.linspace`` produce a few
-    thresholds one ulp above the ratio, e.g. ``0.30000000000000004``, which a recall of exactly 0.3 then misses.)
+    threshold 0.3. (The ``np.arange(0, 1.1, 0.1)`` of py-faster-rcnn's ``voc_eval.py``, the widely copied Python
+    port of the VOC devkit, and pycocotools' ``np.linspace`` produce a few thresholds one ulp above the ratio, e.g.
+    ``0.30000000000000004``, which a recall of exactly 0.3 then misses.)
 
     Args:
         recall: ``Tensor[D]`` (or a sequence) non-decreasing values in :math:`[0, 1]`.
