@@ -38,9 +38,9 @@ def collect_submissions(paths: list[Path]) -> list[tuple[str, Path]]:
     """(student id, file) for every ``.ipynb`` named or found in a named folder, ids made unique, in a stable order."""
     found: list[tuple[str, Path]] = []
     for path in paths:
-        if path.is_dir():
-            for file in sorted(path.rglob("*.ipynb")):
-                if ".ipynb_checkpoints" in file.parts or not file.is_file():
+        if path.is_dir() and not path.is_symlink():
+            for file in sorted(_walk(path)):
+                if ".ipynb_checkpoints" in file.parts:
                     continue
                 found.append((file.relative_to(path).with_suffix("").as_posix(), file))
         else:
@@ -50,6 +50,16 @@ def collect_submissions(paths: list[Path]) -> list[tuple[str, Path]]:
     for student, file in found:
         seen[student] = seen.get(student, 0) + 1
         out.append((student if seen[student] == 1 else f"{student}-{seen[student]}", file))
+    return out
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Every ``*.ipynb`` entry under ``folder``, without following symbolic links to folders. Links and other
+    non-regular entries are listed too: grading refuses them with a status (a link could name the solutions)."""
+    out = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        out += [Path(root) / f for f in files if f.endswith(".ipynb")]
+        out += [Path(root) / d for d in dirs if d.endswith(".ipynb") and os.path.islink(os.path.join(root, d))]
     return out
 
 
@@ -110,11 +120,17 @@ def main(argv: list[str] | None = None) -> int:
         print("course-grade: no submission (.ipynb) found", file=sys.stderr)
         return 2
     key, key_source = _key(args.seed)
+    # no process started from here on inherits the key; kernels cannot read this process's /proc entries either
+    # (their /proc is narrowed to their own, see course_lib.grading.sandbox)
+    os.environ.pop("COURSE_GRADE_KEY", None)
+    if args.seed is not None:
+        sys.argv[:] = ["--seed=***" if a.startswith("--seed=") else "***" if a == args.seed else a for a in sys.argv]
+        args.seed = None
     cases = grading_cases(assignment, derive_seed(key, assignment.name), private)
     options = GradeOptions(cell_timeout=args.timeout_cell, submission_timeout=args.timeout_submission,
                            memory_mb=args.memory_mb, prune=not args.run_all_cells, landlock=not args.no_landlock,
                            keep_workdir=args.keep_workdir)
-    batch = Batch(assignment, cases, options, args.workdir)
+    batch = Batch(assignment, cases, options, args.workdir, private)
     if options.landlock and batch.landlock_abi == 0:
         print("course-grade: Landlock is not available on this system: submissions can write outside their folder. "
               "Grade untrusted notebooks in a container.", file=sys.stderr)

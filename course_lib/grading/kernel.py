@@ -1,29 +1,31 @@
 """The grader's code inside the learner's kernel: run the submission's cells, record what its functions do.
 
-A graded notebook (see :mod:`course_lib.grading.notebook`) calls three functions of this module:
+The kernel runs against the grading build of the library (:mod:`course_lib.grading.build`): the solutions of the
+assignment's exercises are absent from it, and the installed library is not readable from the sandbox, so nothing
+here has to guard a solution. A graded notebook (see :mod:`course_lib.grading.notebook`) calls four functions:
 
 - :func:`start` (the first cell, before any submission code): loads the chapter's
-  :class:`~course_lib.exercises.core.ExerciseSpec` objects and sets **tripwires**: the code object of every library
-  function that solves an exercise (``spec.references``, and every function of ``spec.forbidden_modules``) is
-  swapped for a trampoline that checks the call and then runs the original. A call is a violation of exercise X
-  when it happens while X's own submission cell or X's probe is running, or from a thread other than the kernel's
-  main thread: the violation is recorded, and the call raises :class:`ReferenceRefused` instead of answering.
-  Because the code object itself is swapped, every alias reaches the tripwire: ``from ... import``, a ``GANLoss``
-  holding the function, a method of the library calling it. It also keeps a **snapshot** of the
-  library (every ``course_lib`` module's attributes, functions' code, classes' methods), of ``builtins``,
-  ``sys.stdout``/``sys.stderr`` and of ``torch.Tensor``/``nn.Module``;
+  :class:`~course_lib.exercises.core.ExerciseSpec` objects (from the build: their ``call`` is what a probe runs) and
+  keeps a **snapshot** of the library (every ``course_lib`` module's attributes, functions' code, classes' methods),
+  of ``builtins``, ``sys.stdout``/``sys.stderr`` and of ``torch.Tensor``/``nn.Module``;
 - :func:`run_submission` (in place of each exercise cell): compiles the submission's code (already scanned and
   transformed by the grader) under the file name ``<submission-X.Y>`` and runs it in the notebook's namespace;
   the snapshot is compared before and after, and any change (a monkeypatched ``course_lib`` function, a replaced
-  ``print`` or ``sys.stdout``, a reloaded module) is a violation of that exercise;
-- :func:`probe` (in place of each check cell): loads the grading cases the grader wrote (``torch.load`` with
+  ``print`` or ``sys.stdout``, a reloaded module) is a violation of that exercise. This is a second line (and the
+  source of clear feedback), not the defence: with the solutions absent, a patched library cannot forge a result;
+- :func:`probe` (in place of each check cell): loads the exercise's grading cases, which the grader's nbval plugin
+  writes into the kernel's folder right before this cell and removes right after (``torch.load`` with
   ``weights_only=True``), calls the learner's functions through the spec's ``call`` on each, with their printing and
   warnings silenced, and saves the records after every case (so that a crash or a time-out keeps the cases already
-  done) with the violations seen so far. It then prints one fixed line, which nbval compares with the reference.
+  done) with the violations seen so far and the probe's token (a random string sent only in the probe cell's own
+  source: a results file without it is void). It then prints one fixed line, which nbval compares with the
+  reference;
+- :func:`restore` (a cell right after an exercise's check): puts back the library functions that were absent only
+  to protect that exercise (another exercise's ``call`` may need them, e.g. the losses of 2.2 inside 2.3's loss
+  objects); their source comes in the cell itself, once the exercise is graded.
 
-Nothing here decides points: the grader loads the records in its own process and compares them there. This module
-only makes cheating visible; it cannot make a forged record pass, because the expected values never enter the
-kernel.
+Nothing here decides points: the grader loads the records in its own process and compares them there, with
+expected values that never enter the kernel.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import io
 import os
 import signal
 import sys
+import tempfile
 import threading
 import types
 import warnings
@@ -47,20 +50,11 @@ import torch
 from course_lib.exercises.core import ExerciseSpec, Raised, fresh
 from course_lib.grading.records import encode
 
-__all__ = ["start", "stop", "run_submission", "probe", "PROBE_LINE", "ReferenceRefused"]
+__all__ = ["start", "stop", "run_submission", "probe", "restore", "PROBE_LINE"]
 
 PROBE_LINE = "[course-grade] exercise {id}: outputs recorded"
-_TRIP = "__course_grade_trip__"
 _SAVE = torch.save
 _PRINT = builtins.print
-
-
-class ReferenceRefused(BaseException):
-    """Raised into the learner's code that calls the library's solution of the exercise being run.
-
-    A ``BaseException`` (like ``KeyboardInterrupt``), so that ``except Exception`` in the learner's code does not
-    swallow it.
-    """
 
 
 class _Discard(io.TextIOBase):
@@ -81,8 +75,6 @@ class _State:
     results_dir: Path
     main_thread: int
     stdout: Any = None  # the kernel's own stdout when the grader started: the probes print their line there
-    originals: dict[int, tuple[types.FunctionType, frozenset[str], str]] = field(default_factory=dict)
-    wired: list[types.FunctionType] = field(default_factory=list)
     context: tuple[str, str] | None = None
     violations: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
@@ -94,62 +86,13 @@ _state: _State | None = None
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Tripwires
-# ----------------------------------------------------------------------------------------------------------------------
-def _trip(key: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """The trampoline's target: note a forbidden call, then run the original function."""
-    st = _state
-    assert st is not None
-    original, owners, name = st.originals[key]
-    other_thread = threading.get_ident() != st.main_thread
-    current = st.context[1] if st.context else None
-    refused = False
-    for owner in owners:
-        if owner == current or other_thread:
-            where = "from another thread" if other_thread else f"while exercise {owner}'s code ran"
-            st.violate(owner, "reference", f"called the library's solution {name} {where}")
-            refused = True
-    if refused:  # and the call gets nothing: even a submission that hid the record would have no answer
-        raise ReferenceRefused(f"{name} is the library's solution of this exercise: it may not be used here")
-    return original(*args, **kwargs)
-
-
-def _wire(fn: types.FunctionType, owners: set[str], st: _State) -> None:
-    """Swap ``fn``'s code for a trampoline through :func:`_trip` (functions with closures cannot be swapped)."""
-    key = id(fn)
-    if key in st.originals:
-        original, old, name = st.originals[key]
-        st.originals[key] = (original, old | frozenset(owners), name)
-        return
-    if fn.__closure__ is not None:
-        return
-    original = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, None)
-    original.__kwdefaults__ = fn.__kwdefaults__
-    original.__dict__.update(fn.__dict__)
-    name = f"{fn.__module__}.{fn.__qualname__}"
-    st.originals[key] = (original, frozenset(owners), name)
-    namespace: dict[str, Any] = {}
-    exec(f"def _t(*args, **kwargs):\n    return {_TRIP}({key}, args, kwargs)\n", namespace)  # noqa: S102
-    fn.__globals__[_TRIP] = _trip
-    st.wired.append(fn)
-    fn.__code__ = namespace["_t"].__code__.replace(co_name=fn.__code__.co_name, co_qualname=fn.__code__.co_qualname,
-                                                  co_filename=fn.__code__.co_filename)
-
-
-def _tripwires(st: _State) -> None:
-    for ex_id, spec in st.specs.items():
-        targets = [f for f in spec.references if isinstance(f, types.FunctionType)]
-        for module_name in spec.forbidden_modules:
-            module = importlib.import_module(module_name)
-            targets += [v for v in vars(module).values()
-                        if isinstance(v, types.FunctionType) and v.__module__ == module_name]
-        for fn in targets:
-            _wire(fn, {ex_id}, st)
-
-
-# ----------------------------------------------------------------------------------------------------------------------
 # Snapshot of what a submission must not change
 # ----------------------------------------------------------------------------------------------------------------------
+# Class attributes Python itself adds as caches: ``copyreg`` sets ``__slotnames__`` on a class the first time one of
+# its objects is copied or pickled (``copy.copy(tensor)``, ``torch.save``): honest work, not tampering.
+_CACHES = frozenset({"__slotnames__", "__abstractmethods__", "_abc_impl"})
+
+
 def _snapshot() -> dict[tuple[str, ...], Any]:
     snap: dict[tuple[str, ...], Any] = {}
     for name, module in list(sys.modules.items()):
@@ -165,7 +108,8 @@ def _snapshot() -> dict[tuple[str, ...], Any]:
                 snap[("defaults", name, attr)] = value.__defaults__
             elif isinstance(value, type) and value.__module__ == name:
                 for member, obj in list(vars(value).items()):
-                    snap[("class", name, attr, member)] = obj
+                    if member not in _CACHES:
+                        snap[("class", name, attr, member)] = obj
     for attr, value in vars(builtins).items():
         if not attr.startswith("_"):
             snap[("builtins", attr)] = value
@@ -175,7 +119,8 @@ def _snapshot() -> dict[tuple[str, ...], Any]:
         snap[("torch", attr)] = getattr(torch, attr)
     for cls, module, label in ((torch.Tensor, "torch", "Tensor"), (torch.nn.Module, "torch.nn", "Module")):
         for member, obj in list(vars(cls).items()):
-            snap[("class", module, label, member)] = obj
+            if member not in _CACHES:
+                snap[("class", module, label, member)] = obj
     return snap
 
 
@@ -223,20 +168,12 @@ def start(config: dict[str, Any]) -> None:
     # torch imports its compiler lazily the first time an optimizer is built (seconds): do it now, so that a
     # check's time limit measures the learner's code, not torch's imports
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    _tripwires(st)
     _state = st
 
 
 def stop() -> None:
-    """Undo :func:`start`: give every wired function its own code back (a kernel never needs this; tests do)."""
+    """Forget the state of :func:`start` (a kernel never needs this; tests do)."""
     global _state
-    st = _state
-    if st is None:
-        return
-    for fn in list(st.wired):
-        original, _, _ = st.originals[id(fn)]
-        fn.__code__ = original.__code__
-        fn.__globals__.pop(_TRIP, None)
     _state = None
 
 
@@ -272,19 +209,27 @@ def run_submission(exercise: str, code: str, namespace: dict[str, Any] | None = 
         exec(compiled, namespace)  # noqa: S102 - the submission's own code, confined by the launcher
 
 
-def _save(st: _State, exercise: str, cases: list[Any], total: int, missing: list[str], complete: bool,
+def _save(st: _State, exercise: str, token: str, cases: list[Any], total: int, missing: list[str], complete: bool,
           interrupted: bool) -> None:
     payload = {"format": 1, "exercise": exercise, "cases": cases, "n_cases": total, "missing": missing,
                "complete": complete, "interrupted": interrupted,
                "violations": [dict(v) for v in st.violations.values()]}
+    payload["token"] = token
     final = st.results_dir / f"{exercise}.pt"
-    tmp = st.results_dir / f".{exercise}.pt.tmp"
-    _SAVE(payload, tmp)
-    os.replace(tmp, final)
+    fd, tmp = tempfile.mkstemp(prefix=f".{exercise}.", suffix=".tmp", dir=st.results_dir)  # a fresh name each time
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            _SAVE(payload, fh)
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
-def probe(exercise: str, namespace: dict[str, Any] | None = None) -> None:
-    """Call the learner's functions of ``exercise`` on the grading cases and save what they return."""
+def probe(exercise: str, token: str = "", namespace: dict[str, Any] | None = None) -> None:
+    """Call the learner's functions of ``exercise`` on the grading cases and save what they return (with
+    ``token``, which the grader sends in this cell only)."""
     st = _state
     if st is None:
         raise RuntimeError("the grader's runtime was not started in this kernel")
@@ -294,16 +239,16 @@ def probe(exercise: str, namespace: dict[str, Any] | None = None) -> None:
     missing = [n for n in st.names[exercise] if n not in namespace]
     records: list[Any] = []
     if missing:
-        _save(st, exercise, records, len(cases), missing, True, False)
+        _save(st, exercise, token, records, len(cases), missing, True, False)
         _PRINT(PROBE_LINE.format(id=exercise), file=st.stdout, flush=True)
         return
     fns = [namespace[n] for n in st.names[exercise]]
     previous_handler = signal.signal(signal.SIGINT, _on_interrupt)  # a time limit, told apart from learner code
     try:
-        _probe_cases(st, exercise, spec, fns, cases, missing, records)
+        _probe_cases(st, exercise, token, spec, fns, cases, missing, records)
     finally:
         signal.signal(signal.SIGINT, previous_handler)
-    _save(st, exercise, records, len(cases), missing, True, False)
+    _save(st, exercise, token, records, len(cases), missing, True, False)
     _PRINT(PROBE_LINE.format(id=exercise), file=st.stdout, flush=True)
 
 
@@ -315,7 +260,7 @@ def _on_interrupt(signum: int, frame: Any) -> None:
     raise _TimeLimit()
 
 
-def _probe_cases(st: _State, exercise: str, spec: ExerciseSpec, fns: list[Any], cases: list[Any],
+def _probe_cases(st: _State, exercise: str, token: str, spec: ExerciseSpec, fns: list[Any], cases: list[Any],
                  missing: list[str], records: list[Any]) -> None:
     """Run the spec's ``call`` on each case, saving the records after each one."""
     for case in cases:
@@ -326,7 +271,7 @@ def _probe_cases(st: _State, exercise: str, spec: ExerciseSpec, fns: list[Any], 
                 record = spec.call(fns, fresh(case["inputs"]))
         except _TimeLimit:  # the cell's time limit: keep what is done, let nbval see the interruption
             records.append(encode(Raised("TimeoutError", "the time limit for this check ran out in this case")))
-            _save(st, exercise, records, len(cases), missing, False, True)
+            _save(st, exercise, token, records, len(cases), missing, False, True)
             raise KeyboardInterrupt from None  # the name nbval knows a time-out by
         except NotImplementedError as err:
             record = Raised(type(err).__name__, str(err)[:2000], not_implemented=True)
@@ -337,4 +282,20 @@ def _probe_cases(st: _State, exercise: str, spec: ExerciseSpec, fns: list[Any], 
                 message = "<message not printable>"
             record = Raised(type(err).__name__, message[:2000])
         records.append(encode(record))
-        _save(st, exercise, records, len(cases), missing, False, False)
+        _save(st, exercise, token, records, len(cases), missing, False, False)
+
+
+def restore(functions: list[tuple[str, str, str]]) -> None:
+    """Put back library functions of the grading build that were absent only while their exercise was graded.
+
+    ``functions``: (module, name, source). The stub object is kept (a ``GANLoss`` or an alias may hold it) and gets
+    the code of the function compiled from ``source`` in the module's namespace.
+    """
+    for module_name, name, source in functions:
+        module = importlib.import_module(module_name)
+        stub = getattr(module, name)
+        namespace = dict(vars(module))
+        exec(compile(source, f"<restored {module_name}>", "exec"), namespace)  # noqa: S102 - the grader's source
+        fresh_fn = namespace[name]
+        stub.__code__ = fresh_fn.__code__
+        stub.__defaults__, stub.__kwdefaults__ = fresh_fn.__defaults__, fresh_fn.__kwdefaults__

@@ -9,8 +9,9 @@ paths it may read (:func:`course_lib.grading.sandbox.python_readable`, computed 
 file-size limits, and whether to use Landlock. The
 launcher applies them with :func:`course_lib.grading.sandbox.confine`, sends the kernel's own stdout and stderr file
 descriptors to ``/dev/null`` (output reaches the notebook only through Jupyter messages, which the grader caps), and
-starts ``ipykernel`` with its history and file-descriptor capture turned off. Nothing the learner wrote has run yet
-at that point.
+starts ``ipykernel`` with its history and file-descriptor capture turned off. Once the kernel has bound its ports,
+:func:`~course_lib.grading.sandbox.restrict_network` denies every further TCP bind and connect (Landlock ABI 4+).
+Nothing the learner wrote has run yet at that point. Of ``/proc`` the kernel reads only its own entries.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import os
 import sys
 from pathlib import Path
 
-from course_lib.grading.sandbox import confine
+from course_lib.grading.sandbox import confine, restrict_network
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,18 +37,22 @@ def main(argv: list[str] | None = None) -> None:
     os.chdir(kernel_dir)
     report = confine(memory_mb=config.get("memory_mb"), file_mb=config.get("file_mb"),
                      readable=config.get("readable"), writable=[kernel_dir],
-                     use_landlock=bool(config.get("landlock", True)))
-    (kernel_dir / ".confinement.json").write_text(json.dumps(
-        {"landlock": report.landlock, "landlock_abi": report.landlock_abi, "limits": report.limits,
-         "problems": report.problems}))
+                     use_landlock=bool(config.get("landlock", True)), private_proc=True)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     os.close(devnull)
-    from ipykernel.kernelapp import launch_new_instance
+    from ipykernel.kernelapp import IPKernelApp
 
-    launch_new_instance(argv=["-f", args.connection_file, "--IPKernelApp.capture_fd_output=False",
-                              "--HistoryManager.enabled=False", "--IPKernelApp.quiet=True"])
+    app = IPKernelApp.instance()
+    app.initialize(["-f", args.connection_file, "--IPKernelApp.capture_fd_output=False",
+                    "--HistoryManager.enabled=False", "--IPKernelApp.quiet=True"])
+    if config.get("landlock", True):  # the kernel's ports are bound: from here on, no TCP bind or connect
+        restrict_network(report)
+    (kernel_dir / ".confinement.json").write_text(json.dumps(
+        {"landlock": report.landlock, "landlock_abi": report.landlock_abi, "limits": report.limits,
+         "problems": report.problems}))
+    app.start()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,13 @@ What it adds to nbval, all in the trusted pytest process:
   flood of prints cannot exhaust the grader's memory;
 - **results leave the kernel's reach**: right after a probe cell, its results file is moved from the kernel's folder
   to the grader's private folder, so that no later cell of the submission can rewrite it; and right before a probe,
-  every process the kernel started is killed (and reported), so that nothing runs beside the probe.
+  every process the kernel started is killed (and reported), so that nothing runs beside the probe;
+- **cases only for their probe**: an exercise's cases are copied into the kernel's folder right before its probe and
+  removed right after, so no other cell (another exercise's, a later one) can read them;
+- **processes die with the run**: this process is the subreaper of the kernel's descendants (``setsid -f`` or a
+  double fork re-parents them here) and kills them all before each probe and at the end;
+- **a hard deadline per cell**: a watch thread kills the kernel of a cell still running a few seconds past its
+  limit, whatever the kernel keeps printing (nbval's own limit is per message).
 """
 
 from __future__ import annotations
@@ -39,10 +45,13 @@ import pytest
 
 _CONFIG: dict[str, Any] | None = None
 _REPORT = None
-_CURRENT: dict[str, Any] = {"cell": None, "bytes": 0, "truncated": False, "error": None, "memory": False}
+_CURRENT: dict[str, Any] = {"cell": None, "bytes": 0, "truncated": False, "error": None, "memory": False,
+                            "hard_timeout": False, "deadline": None}
 _KERNEL: dict[str, Any] = {"pid": None, "watchdog": None}
 _LOCK = threading.Lock()
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_PR_SET_CHILD_SUBREAPER = 36
+HARD_GRACE = 5.0  # seconds past a cell's limit before its kernel is killed, whatever it still prints
 
 
 class KernelDied(RuntimeError):
@@ -162,6 +171,24 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
+def kill_tree(pid: int, keep_root: bool = False, keep: tuple[int, ...] = ()) -> int:
+    """SIGKILL the living descendants of ``pid`` (and ``pid`` itself unless ``keep_root``), deepest first, until none
+    is left (a process may fork while the tree is walked); returns how many were killed."""
+    killed = 0
+    for _ in range(20):
+        victims = [p for p in reversed(_tree(pid)) if not (keep_root and p == pid) and p not in keep]
+        if not victims:
+            break
+        for p in victims:
+            try:
+                os.kill(p, signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+        time.sleep(0.02)
+    return killed
+
+
 def _rss_bytes(pid: int) -> int:
     total = 0
     for p in _tree(pid):
@@ -173,6 +200,29 @@ def _rss_bytes(pid: int) -> int:
     return total
 
 
+def _own_rss() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _deadline_watch() -> None:
+    """The hard per-cell deadline: a cell still running ``HARD_GRACE`` seconds past its limit (a loop that swallows
+    the interrupt and keeps printing, so that nbval's wait for the next message never times out) has its kernel
+    killed, and the cell is reported as a time-out. It does not depend on anything the kernel sends."""
+    while True:
+        time.sleep(0.25)
+        deadline = _CURRENT.get("deadline")
+        if deadline is None or time.monotonic() < deadline or _KERNEL["pid"] is None:
+            continue
+        _CURRENT["hard_timeout"] = True
+        _CURRENT["deadline"] = None
+        _write({"event": "hard-timeout", "cell": _CURRENT["cell"]})
+        kill_tree(os.getpid(), keep_root=True)
+
+
 def _watch(pid: int, limit: int) -> None:
     while True:
         time.sleep(0.2)
@@ -180,13 +230,9 @@ def _watch(pid: int, limit: int) -> None:
             os.kill(pid, 0)
         except OSError:
             return
-        if _rss_bytes(pid) > limit:
+        if _rss_bytes(os.getpid()) - _own_rss() > limit:  # the kernel and every process it left behind
             _CURRENT["memory"] = True
-            for p in reversed(_tree(pid)):
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except OSError:
-                    pass
+            kill_tree(os.getpid(), keep_root=True)
             _write({"event": "memory", "cell": _CURRENT["cell"], "limit": limit})
             return
 
@@ -222,7 +268,20 @@ def pytest_configure(config) -> None:
         from course_lib.grading.sandbox import set_limits
 
         set_limits(int(_CONFIG["pytest_memory_mb"]), None)  # a flood of output cannot take the grader's memory
+    _subreaper()
     _patch_nbval()
+    threading.Thread(target=_deadline_watch, daemon=True).start()
+
+
+def _subreaper() -> None:
+    """Make this pytest process the subreaper of everything the kernel starts: a process that detaches itself
+    (``setsid -f``, a double fork) is re-parented here instead of to init, so :func:`kill_tree` finds it."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _cell_num(item) -> int | None:
@@ -234,32 +293,70 @@ def pytest_runtest_setup(item):
     num = _cell_num(item)
     if _CONFIG is not None and num is not None:
         info = _cell_info(num)
-        item.config.option.nbval_cell_timeout = float(info.get("timeout", _CONFIG["default_timeout"]))
-        _CURRENT.update(cell=num, bytes=0, truncated=False, error=None, memory=False)
+        timeout = float(info.get("timeout", _CONFIG["default_timeout"]))
+        item.config.option.nbval_cell_timeout = timeout
+        _CURRENT.update(cell=num, bytes=0, truncated=False, error=None, memory=False, hard_timeout=False,
+                        deadline=None)
         _write({"event": "start", "cell": num, "time": time.time()})
     yield
     if _CONFIG is not None and num is not None:
         _start_watchdog(item)
-        if _cell_info(num).get("kind") == "probe" and _KERNEL["pid"] is not None:
+        info = _cell_info(num)
+        if info.get("kind") == "probe" and _KERNEL["pid"] is not None:
             _kill_children(num)
+            _deliver_cases(info["exercise"])
+        _CURRENT["deadline"] = time.monotonic() + float(info.get("timeout", _CONFIG["default_timeout"])) + HARD_GRACE
 
 
 def _kill_children(cell: int) -> None:
-    """Before a probe, stop every process the kernel started (none should exist: a learner's background process
-    could otherwise race the probe for its results file)."""
-    children = _tree(_KERNEL["pid"])[1:]
-    for p in reversed(children):
+    """Before a probe, stop every process the kernel started, detached ones included (this process is their
+    subreaper): none should exist, and a learner's background process could otherwise race the probe."""
+    count = kill_tree(os.getpid(), keep_root=True, keep=(_KERNEL["pid"],))
+    if count:
+        _write({"event": "children", "cell": cell, "count": count})
+
+
+def _deliver_cases(exercise: str) -> None:
+    """Copy the exercise's cases into the kernel's folder for its probe (they are removed right after it)."""
+    assert _CONFIG is not None
+    if not _CONFIG.get("cases_src"):
+        return
+    src = Path(_CONFIG["cases_src"]) / f"{exercise}.pt"
+    dst = Path(_CONFIG["cases_dst"]) / f"{exercise}.pt"
+    try:
+        if dst.is_symlink() or dst.exists():
+            _remove(dst)
+        tmp = dst.with_name(f".{exercise}.{os.getpid()}.cases")
+        with open(src, "rb") as fin, open(tmp, "xb") as fout:
+            fout.write(fin.read())
+        os.replace(tmp, dst)
+    except OSError as err:
+        _write({"event": "cases-error", "exercise": exercise, "message": str(err)[:300]})
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _withdraw_cases(exercise: str) -> None:
+    assert _CONFIG is not None
+    if _CONFIG.get("cases_dst"):
         try:
-            os.kill(p, signal.SIGKILL)
+            _remove(Path(_CONFIG["cases_dst"]) / f"{exercise}.pt")
         except OSError:
             pass
-    if children:
-        _write({"event": "children", "cell": cell, "count": len(children)})
 
 
 def _category(text: str, exc_name: str) -> str:
     if _CURRENT["memory"]:
         return "memory"
+    if _CURRENT.get("hard_timeout"):
+        return "timeout"
     if "Kernel dead on test start" in text:
         return "kernel-dead"  # a victim: the kernel had died before this cell
     if exc_name == "KernelDied" or "kernel died" in text:
@@ -281,6 +378,7 @@ def pytest_runtest_makereport(item, call):
         return
     report = outcome.get_result()
     if report.when == "call" or (report.when == "setup" and report.failed):
+        _CURRENT["deadline"] = None
         failed = report.failed or call.excinfo is not None
         text = _ANSI.sub("", str(report.longrepr)) if failed else ""
         exc_name = call.excinfo.typename if call.excinfo is not None else ""
@@ -290,6 +388,7 @@ def pytest_runtest_makereport(item, call):
                 "error": _CURRENT["error"], "truncated": _CURRENT["truncated"], "duration": report.duration,
                 "message": text[:300] + (" ... " + text[-1200:] if len(text) > 1500 else text[300:])})
         if info.get("kind") == "probe":
+            _withdraw_cases(info["exercise"])
             _move_results(info["exercise"])
 
 
@@ -315,6 +414,8 @@ def _move_results(exercise: str) -> None:
 
 def pytest_unconfigure(config) -> None:
     global _REPORT
+    if _CONFIG is not None:
+        kill_tree(os.getpid(), keep_root=True)  # the kernel, and whatever it left, die with the run
     if _REPORT is not None:
         _write({"event": "end", "time": time.time()})
         _REPORT.close()

@@ -7,9 +7,11 @@
 - each exercise cell becomes ``__course_grade__.run_submission("X.Y", <code>)`` with the submission's scanned code
   as a string literal (so nothing in it can act as an nbval comment marker), or the learner stub when the exercise
   is not run (missing, unchanged, refused by the scan, or left out of a re-run);
-- each check cell of a probed exercise becomes ``__course_grade__.probe("X.Y")``, tagged ``nbval-check-output``,
-  with the fixed line :data:`~course_lib.grading.kernel.PROBE_LINE` as its reference output. The checks of exercises
-  not probed are left out.
+- each check cell of a probed exercise becomes ``__course_grade__.probe("X.Y", TOKEN)``, tagged
+  ``nbval-check-output``, with the fixed line :data:`~course_lib.grading.kernel.PROBE_LINE` as its reference output.
+  The checks of exercises not probed are left out. Right after the place of each check, a
+  ``__course_grade__.restore(...)`` cell puts back the library functions that were absent from the grading build only
+  while that exercise was graded (see :mod:`course_lib.grading.build`).
 
 Every other cell is the reference's own (its outputs are dropped: nbval's lax mode only compares tagged cells). Cells
 after the last probe cannot change any points and are left out. By default the cells in between are pruned too: a
@@ -51,7 +53,7 @@ class Plan:
 class CellInfo:
     """What one code cell of the graded notebook is, for the report and the time limits."""
 
-    kind: str                 # "prelude", "reference", "submission", "stub", "probe"
+    kind: str                 # "prelude", "reference", "submission", "stub", "probe", "restore"
     exercise: str | None
     timeout: float
     reference_cell: int | None  # its index in the reference notebook
@@ -94,12 +96,17 @@ def _code_cell(source: str, tags: list[str] | None = None, outputs: list[Any] | 
 
 
 def build_graded_notebook(assignment: Assignment, plan: Plan, config: Mapping[str, Any], *, prune: bool = True,
-                          cell_timeout: float, reference_timeout: float
+                          cell_timeout: float, reference_timeout: float,
+                          tokens: Mapping[str, str] | None = None,
+                          restore: Mapping[str, list[tuple[str, str, str]]] | None = None
                           ) -> tuple[nbformat.NotebookNode, dict[int, CellInfo]]:
     """The notebook nbval runs for one submission, and what each of its code cells is (by nbval's cell number).
 
     ``config`` is passed to :func:`course_lib.grading.kernel.start` in the first cell (the chapter's module, the
-    exercises and the learner's function names, the folders of the cases and the results).
+    exercises and the learner's function names, the folders of the cases and the results). ``tokens``: per probed
+    exercise, the string its probe writes into its results (sent only in the probe's own cell). ``restore``: per
+    exercise, the library functions (module, name, source) put back right after its check
+    (:func:`course_lib.grading.kernel.restore`), when a later cell of the run may need them.
     """
     reference = assignment.notebook
     checks = {info.check_cell: ex for ex, info in assignment.exercises.items()}
@@ -134,9 +141,13 @@ def build_graded_notebook(assignment: Assignment, plan: Plan, config: Mapping[st
             ex = checks[index]
             if ex in plan.probes:
                 line = PROBE_LINE.format(id=ex) + "\n"
-                add(_code_cell(f"{RUNTIME_NAME}.probe({ex!r})", ["nbval-check-output"],
+                token = (tokens or {}).get(ex, "")
+                add(_code_cell(f"{RUNTIME_NAME}.probe({ex!r}, {token!r})", ["nbval-check-output"],
                                [{"output_type": "stream", "name": "stdout", "text": line}], execution_count=1),
                     CellInfo("probe", ex, cell_timeout, index))
+            if (restore or {}).get(ex) and index < last - 1:
+                add(_code_cell(f"{RUNTIME_NAME}.restore({list(restore[ex])!r})"),  # type: ignore[index]
+                    CellInfo("restore", ex, reference_timeout, index))
         elif index in keep:
             source = copy.deepcopy(cell.source)
             add(_code_cell(source), CellInfo("reference", None, reference_timeout, index))

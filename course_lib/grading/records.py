@@ -9,12 +9,15 @@ rebuilds the markers and refuses anything else:
 - a tensor must be exactly a dense ``torch.Tensor``: a ``Parameter`` or any other class comes back as
   :class:`Opaque`, so no object of the learner's can reach a comparison (``weights_only`` already refuses to
   unpickle classes it does not know);
-- nesting is bounded (depth 32) and strings are cut at 4,000 characters;
+- nesting is bounded (depth 32), strings are cut at 4,000 characters, and decoding all the records of one file
+  visits at most :data:`MAX_DECODE_NODES` parts in at most ten seconds (shared references would otherwise make a
+  tiny file unfold into billions of nodes);
 - a file larger than the limit given to :func:`load_payload` is not loaded at all.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +25,11 @@ import torch
 
 from course_lib.exercises.core import Opaque, Raised
 
-__all__ = ["encode", "decode", "load_payload", "MAX_RECORD_ELEMENTS", "RecordError"]
+__all__ = ["encode", "decode", "load_payload", "Budget", "MAX_RECORD_ELEMENTS", "MAX_DECODE_NODES", "RecordError"]
 
 MAX_RECORD_ELEMENTS = 5_000_000  # a tensor with more elements is recorded by its shape only
+MAX_DECODE_NODES = 200_000   # parts of all the records of one results file
+MAX_DECODE_SECONDS = 10.0
 _MAX_DEPTH = 32
 _MAX_STR = 4_000
 
@@ -60,8 +65,29 @@ def encode(x: Any, depth: int = 0) -> Any:
     return {"__opaque__": t.__name__}
 
 
-def decode(x: Any, depth: int = 0) -> Any:
-    """The record :func:`encode` made, with markers rebuilt; :class:`RecordError` for anything unexpected."""
+class Budget:
+    """What decoding the records of one results file may cost: nodes visited (a payload with shared references
+    would otherwise unfold into exponentially many), and seconds."""
+
+    def __init__(self, nodes: int = MAX_DECODE_NODES, seconds: float = MAX_DECODE_SECONDS) -> None:
+        self.nodes = nodes
+        self.deadline = time.monotonic() + seconds
+
+    def spend(self) -> None:
+        self.nodes -= 1
+        if self.nodes < 0:
+            raise RecordError(f"the record has more than {MAX_DECODE_NODES:,} parts")
+        if self.nodes % 4096 == 0 and time.monotonic() > self.deadline:
+            raise RecordError("decoding the record took too long")
+
+
+def decode(x: Any, depth: int = 0, budget: Budget | None = None) -> Any:
+    """The record :func:`encode` made, with markers rebuilt; :class:`RecordError` for anything unexpected.
+
+    ``budget`` (shared by every record of a file) bounds the nodes visited and the time spent."""
+    if budget is None:
+        budget = Budget()
+    budget.spend()
     if depth > _MAX_DEPTH:
         raise RecordError("the record is nested too deeply")
     t = type(x)
@@ -76,7 +102,7 @@ def decode(x: Any, depth: int = 0) -> Any:
     if t is str:
         return x[:_MAX_STR]
     if t in (list, tuple):
-        return [decode(v, depth + 1) for v in x]
+        return [decode(v, depth + 1, budget) for v in x]
     if t is dict:
         if not all(type(k) is str for k in x):
             raise RecordError("a dict in the record has a key that is not a string")
@@ -85,7 +111,7 @@ def decode(x: Any, depth: int = 0) -> Any:
         if "__raised__" in x:
             return Raised(str(x["__raised__"])[:200], str(x.get("message", ""))[:_MAX_STR],
                           bool(x.get("not_implemented", False)))
-        return {k: decode(v, depth + 1) for k, v in x.items()}
+        return {k[:_MAX_STR]: decode(v, depth + 1, budget) for k, v in x.items()}
     raise RecordError(f"the record holds a {t.__name__}")
 
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -30,9 +31,15 @@ def _fmt(x: float) -> str:
 
 
 def safe_name(student: str) -> str:
-    """A file name for a student id (``alice/lab`` -> ``alice__lab``)."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", student.replace("/", "__").replace("\\", "__")).strip("._")
-    return name[:120] or "submission"
+    """A file name for a student id (``alice/lab`` -> ``alice__lab-<hash>``), different for different ids.
+
+    An id that is already a plain file name (letters, digits, ``-``, ``_``, inner dots) is kept as it is; any other
+    gets a short hash of the id appended, so that two ids never share a feedback file (``baseline_honest`` and
+    ``baseline_honest_``, ``Alice`` and ``alice`` on a case-insensitive disk)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", student.replace("/", "__").replace("\\", "__")).strip("._")[:100]
+    if name == student and name.lower() == name and name:
+        return name
+    return f"{name or 'submission'}-{hashlib.sha256(student.encode()).hexdigest()[:10]}"
 
 
 def write_csv(results: Sequence[SubmissionResult], assignment: Assignment, path: Path) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -45,7 +46,9 @@ from course_lib.exercises.core import CaseInput, fresh
 from course_lib.grading.assignment import Assignment
 from course_lib.grading.notebook import Plan, build_graded_notebook
 from course_lib.grading.records import RecordError, load_payload
-from course_lib.grading.sandbox import landlock_abi, python_readable
+from course_lib.grading.build import build_library, package_dir
+from course_lib.grading.sandbox import kernel_readable, landlock_abi
+from course_lib.grading.nbval_plugin import kill_tree
 from course_lib.grading.scan import prepare
 from course_lib.grading.scoring import ExerciseResult, score_exercise, zero
 from course_lib.grading.submission import Submission, read_submission
@@ -53,6 +56,7 @@ from course_lib.grading.submission import Submission, read_submission
 __all__ = ["GradeOptions", "Batch", "SubmissionResult", "grade_submission", "grade_batch"]
 
 FATAL = ("kernel-died", "timeout", "memory")
+FORGED = "the results file was not written by the check (it lacks the check's token): the exercise is void"
 
 
 @dataclass
@@ -109,16 +113,22 @@ class Batch:
     """What all submissions of a batch share: the assignment, the cases, the expected records, the options."""
 
     def __init__(self, assignment: Assignment, cases: Mapping[str, Sequence[CaseInput]], options: GradeOptions,
-                 work_root: Path | None = None) -> None:
+                 work_root: Path | None = None, private: Mapping[str, Sequence[CaseInput]] | None = None) -> None:
         self.assignment = assignment
         self.cases = {ex: list(cases[ex]) for ex in assignment.exercises}
         self.options = options
         self.expected = {ex: [info.spec.reference(fresh(c.inputs)) for c in self.cases[ex]]
                          for ex, info in assignment.exercises.items()}
+        # the instructor's private cases (CaseInput objects not drawn by the spec): no learner text quoted for them
+        self.private = {ex: {k for k, c in enumerate(self.cases[ex])
+                             if any(c is p for p in (private or {}).get(ex, []))} for ex in self.cases}
         self.own_root = work_root is None
         self.work_root = Path(tempfile.mkdtemp(prefix="course-grade-", dir=work_root)).resolve()
         self.landlock_abi = landlock_abi() if options.landlock else 0
-        self.readable = [p for p in python_readable() if not _under(Path(p), self.work_root)]
+        specs = {ex: info.spec for ex, info in assignment.exercises.items()}
+        self.library = build_library(assignment.module, specs, list(assignment.exercises), self.work_root / "library")
+        self.readable = [p for p in kernel_readable([self.library.root], _hidden_folders())
+                         if not _under(Path(p), self.work_root) or _under(Path(p), self.library.root)]
 
     def new_folder(self, student: str) -> Path:
         """A fresh folder for one submission under the work folder."""
@@ -151,9 +161,20 @@ def _under(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def _hidden_folders() -> list[Path]:
+    """What a graded kernel must not read: the installed ``course_lib`` and, for a checkout (editable install), the
+    whole repository it lives in (``solutions/``, ``tests/``...), its virtual environment excepted."""
+    package = package_dir()
+    hidden = [package]
+    root = package.parent
+    if (root / "pyproject.toml").is_file() or (root / "solutions").is_dir() or (root / ".git").exists():
+        hidden.append(root)
+    return hidden
+
+
 # The only variables of the grader's environment a kernel sees (no credentials, no COURSE_GRADE_KEY): with the
 # feedback quoting error messages, anything a kernel can read could end up in a student's feedback.
-ENV_PASSED = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX",
+ENV_PASSED = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV", "CONDA_PREFIX",
               "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "SYSTEMROOT")
 
 
@@ -164,10 +185,12 @@ def _normalised(source: str) -> str:
 def _write_kernel_files(batch: Batch, folder: Path) -> tuple[Path, Path]:
     private, kernel = folder / "private", folder / "kernel"
     for path in (private, kernel, kernel / "cases", kernel / "results", kernel / "tmp", kernel / "home",
-                 private / "results", private / "jupyter" / "kernels" / "course-grade"):
+                 private / "results", private / "cases", private / "jupyter" / "kernels" / "course-grade"):
         path.mkdir(parents=True, exist_ok=True)
+    # the cases stay in the grader's private folder: the nbval plugin copies an exercise's cases into the kernel's
+    # folder right before its probe and removes them right after, so no other cell can read them
     for ex, cases in batch.cases.items():
-        torch.save([{"name": c.name, "inputs": c.inputs} for c in cases], kernel / "cases" / f"{ex}.pt")
+        torch.save([{"name": c.name, "inputs": c.inputs} for c in cases], private / "cases" / f"{ex}.pt")
     return private, kernel
 
 
@@ -194,8 +217,10 @@ def _run_notebook(batch: Batch, folder: Path, plan: Plan, budget: float, attempt
     config = {"module": assignment.module, "exercises": list(assignment.exercises),
               "names": {ex: list(info.names) for ex, info in assignment.exercises.items()},
               "cases_dir": str(kernel / "cases"), "results_dir": str(kernel / "results")}
+    tokens = {ex: secrets.token_hex(16) for ex in plan.probes}
     nb, info = build_graded_notebook(assignment, plan, config, prune=options.prune,
-                                     cell_timeout=options.cell_timeout, reference_timeout=options.reference_timeout)
+                                     cell_timeout=options.cell_timeout, reference_timeout=options.reference_timeout,
+                                     tokens=tokens, restore=batch.library.restore)
     notebook_path = run_dir / "graded.ipynb"
     notebook_path.write_text(nbformat.writes(nb))
     launcher = {"kernel_dir": str(kernel), "readable": batch.readable, "memory_mb": options.memory_mb,
@@ -213,12 +238,14 @@ def _run_notebook(batch: Batch, folder: Path, plan: Plan, budget: float, attempt
               "default_timeout": options.reference_timeout, "output_cap_bytes": options.output_cap_bytes,
               "watchdog_bytes": int((options.memory_mb + 1024) * 2**20),  # + the shared libraries' pages
               "results_src": str(kernel / "results"), "results_dst": str(private / "results"),
+              "cases_src": str(private / "cases"), "cases_dst": str(kernel / "cases"),
               "results_max_bytes": options.results_max_bytes, "pytest_memory_mb": options.memory_mb + 2048}
     plugin_path = run_dir / "plugin.json"
     plugin_path.write_text(json.dumps(plugin))
     (run_dir / "pytest.ini").write_text("[pytest]\naddopts =\n")
     env = {k: v for k, v in os.environ.items() if k in ENV_PASSED}
     env.update({
+        "PYTHONPATH": str(batch.library.root),  # the grading build, before the installed library
         "COURSE_GRADE_PLUGIN": str(plugin_path), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
         "JUPYTER_PATH": str(private / "jupyter"), "JUPYTER_RUNTIME_DIR": str(kernel / ".runtime"),
         "JUPYTER_PLATFORM_DIRS": "1", "HOME": str(kernel / "home"), "IPYTHONDIR": str(kernel / "home" / ".ipython"),
@@ -240,6 +267,7 @@ def _run_notebook(batch: Batch, folder: Path, plan: Plan, budget: float, attempt
             proc.wait(timeout=max(budget, 1.0))
         except subprocess.TimeoutExpired:
             wall_timeout = True
+            kill_tree(proc.pid)  # the kernel and every process it left (pytest is their subreaper), then pytest
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except OSError:
@@ -272,9 +300,14 @@ def _run_notebook(batch: Batch, folder: Path, plan: Plan, budget: float, attempt
         path = private / "results" / f"{ex}.pt"
         if path.is_file() and not path.is_symlink():
             try:
-                payloads[ex] = load_payload(path, options.results_max_bytes)
+                payload = load_payload(path, options.results_max_bytes)
             except (RecordError, OSError) as err:
                 errors[ex] = str(err)
+                continue
+            if payload.get("token") != tokens[ex]:
+                errors[ex] = FORGED
+            else:
+                payloads[ex] = payload
     # A kernel that died between cells (exit(), quit(), a crash after the cell returned): the first cell that found
     # it dead is a victim; the cell before it is the culprit.
     if not any(e.get("category") in FATAL for e in cells.values()):
@@ -352,7 +385,7 @@ def grade_submission(batch: Batch, path: Path, student: str) -> SubmissionResult
     if sub.problem is not None:
         for ex, info in assignment.exercises.items():
             results[ex] = zero(info, "error", f"the notebook could not be read: {sub.problem}")
-        out.status.append("unreadable notebook")
+        out.status.append("refused file" if "refused" in sub.problem else "unreadable notebook")
         out.notes.append(sub.problem)
         return out
     chapter = assignment.module[-2:]
@@ -439,13 +472,15 @@ def _grade_in_kernel(batch: Batch, folder: Path, plan: Plan, results: dict[str, 
                 if probe_event is None or probe_event.get("outcome") != "passed":
                     why = _cell_problem(probe_event) if probe_event else "the submission's time limit ran out"
                     stopped = f"the check stopped here: {why}"
-                res = score_exercise(info, batch.cases[ex], batch.expected[ex], payload, stopped)
+                res = score_exercise(info, batch.cases[ex], batch.expected[ex], payload, stopped,
+                                     private=batch.private.get(ex, set()))
                 res.notes = results[ex].notes + cell_notes.get(ex, [])
                 category = (probe_event or {}).get("category")
                 if category == "output-mismatch":
                     res.points, res.status = 0.0, "violation"
                     res.reason = ("the check's output was altered (print, sys.stdout or the check itself was "
                                   "replaced): the exercise earns nothing")
+                    out.status.append(f"violation: {ex}")
                 elif stopped is not None:
                     res.notes.append(f"the check did not finish: {stopped[len('the check stopped here: '):]}")
                     if category in FATAL:
@@ -455,8 +490,12 @@ def _grade_in_kernel(batch: Batch, folder: Path, plan: Plan, results: dict[str, 
                 results[ex] = res
                 settled.append(ex)
             elif ex in run.payload_errors:
-                results[ex] = zero(info, "error", f"the check's recorded outputs cannot be used: "
-                                   f"{run.payload_errors[ex]}", results[ex].notes)
+                if run.payload_errors[ex] == FORGED:
+                    results[ex] = zero(info, "violation", FORGED, results[ex].notes)
+                    out.status.append(f"violation: {ex}")
+                else:
+                    results[ex] = zero(info, "error", f"the check's recorded outputs cannot be used: "
+                                       f"{run.payload_errors[ex]}", results[ex].notes)
                 settled.append(ex)
             elif probe_cell is not None and probe_cell in fatal:
                 settle_unfinished(ex, probe_event, "the check of your functions")

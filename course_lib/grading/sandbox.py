@@ -31,10 +31,12 @@ import os
 import resource
 import signal
 import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Confinement", "confine", "landlock_abi", "python_readable", "set_limits"]
+__all__ = ["Confinement", "confine", "kernel_readable", "landlock_abi", "python_readable", "restrict_network",
+           "set_limits"]
 
 # Landlock constants (linux/landlock.h).
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
@@ -176,6 +178,41 @@ def python_readable() -> list[str]:
     return sorted(str(Path(p).resolve()) for p in paths if os.path.exists(p))
 
 
+def kernel_readable(extra: list[Path], hidden: list[Path]) -> list[str]:
+    """What a graded kernel may read: :func:`python_readable` and ``extra`` (the grading build), without anything
+    under ``hidden`` (the installed ``course_lib``, the repository it lives in).
+
+    Landlock rules only allow, so a readable folder that holds a hidden one (``site-packages`` holding a
+    non-editable install of ``course_lib``) is replaced by its entries, down to the hidden folder, which is left out.
+    A readable folder under a hidden one (the repository's ``.venv``) stays readable.
+    """
+    hidden = [h.resolve() for h in hidden]
+
+    def expand(path: Path) -> list[Path]:
+        if any(path == h for h in hidden):
+            return []
+        if not any(path in h.parents for h in hidden):
+            return [path]
+        out: list[Path] = []
+        try:
+            children = sorted(path.iterdir())
+        except OSError:
+            return []
+        for child in children:
+            out += expand(child)
+        return out
+
+    keep: set[Path] = set()
+    venv = Path(sys.prefix).resolve()
+    for raw in [*python_readable(), *map(str, extra)]:
+        path = Path(raw).resolve()
+        under_hidden = any(h == path or h in path.parents for h in hidden)
+        if under_hidden and not (path == venv or venv in path.parents) and path not in [Path(e).resolve() for e in extra]:
+            continue  # e.g. the repository's tests/ (put on sys.path by a test) or the package itself
+        keep.update(expand(path))
+    return sorted(str(p) for p in keep)
+
+
 def _landlock(readable: list[str], writable: list[Path], abi: int, report: Confinement) -> None:
     libc = _libc()
     handled = _fs_rights(abi)
@@ -206,12 +243,58 @@ def _landlock(readable: list[str], writable: list[Path], abi: int, report: Confi
         os.close(ruleset)
 
 
+_NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1   # ABI 4
+
+
+def restrict_network(report: Confinement | None = None) -> Confinement:
+    """Deny this process (and its future children) every TCP ``bind`` and ``connect`` (Landlock ABI 4 and later).
+
+    Applied by the launcher once the kernel has bound its own ports: sockets already bound or connected keep
+    working, no new one can reach localhost listeners (other kernels, the grader's services) or the network.
+    UDP and Unix sockets with a path are not covered by Landlock (pathname sockets need write access to a folder
+    where the sandbox has none outside its own).
+    """
+    report = report or Confinement()
+    abi = landlock_abi()
+    report.landlock_abi = abi
+    if abi < 4:
+        report.problems.append(f"Landlock ABI {abi} has no network rules: TCP connections are not confined")
+        return report
+    libc = _libc()
+    attr = _RulesetAttr(0, _NET_BIND_TCP | _NET_CONNECT_TCP, 0)
+    ruleset = libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)),
+                           ctypes.c_uint32(0))
+    if ruleset < 0:
+        report.problems.append(f"landlock network ruleset failed: {os.strerror(ctypes.get_errno())}")
+        return report
+    try:
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
+                libc.syscall(_SYS_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
+            report.problems.append(f"landlock network restriction failed: {os.strerror(ctypes.get_errno())}")
+        else:
+            report.limits["network"] = 0
+    finally:
+        os.close(ruleset)
+    return report
+
+
+def _private_proc(readable: list[str]) -> list[str]:
+    """``readable`` with ``/proc`` narrowed to this process's own entries and a few system-wide files: other
+    processes' command lines and status (the grader's, other kernels') are not readable."""
+    if "/proc" not in readable:
+        return readable
+    own = [f"/proc/{os.getpid()}", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys", "/proc/filesystems",
+           "/proc/loadavg", "/proc/uptime", "/proc/version", "/proc/self"]
+    return [p for p in readable if p != "/proc"] + [p for p in own if os.path.exists(p)]
+
+
 def confine(*, memory_mb: int | None, file_mb: int | None, readable: list[str] | None, writable: list[Path],
-            use_landlock: bool = True) -> Confinement:
+            use_landlock: bool = True, private_proc: bool = False) -> Confinement:
     """Confine this process (and its future children); see the module docstring. Returns what was applied.
 
     ``readable``: the only paths (and what lies under them) it may read; ``writable``: the only ones it may write
-    (read included). ``None`` for ``readable`` skips Landlock.
+    (read included). ``None`` for ``readable`` skips Landlock. ``private_proc``: of ``/proc``, only this process's
+    own entries are readable (see :func:`_private_proc`).
     """
     report = set_limits(memory_mb, file_mb)
     try:
@@ -224,6 +307,6 @@ def confine(*, memory_mb: int | None, file_mb: int | None, readable: list[str] |
         if report.landlock_abi <= 0:
             report.problems.append("Landlock is not available: file access is not confined")
         else:
-            _landlock(readable, writable, report.landlock_abi, report)
+            _landlock(_private_proc(readable) if private_proc else readable, writable, report.landlock_abi, report)
     return report
 

@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 __all__ = ["Rules", "ScanResult", "prepare"]
 
 ALLOWED_CELL_MAGICS = ("time", "timeit", "capture")
-ALLOWED_LINE_MAGICS = frozenset({"time", "timeit", "matplotlib", "config", "precision", "pinfo", "pinfo2"})
+# no %config: its argument is evaluated as Python (and would escape the scan)
+ALLOWED_LINE_MAGICS = frozenset({"time", "timeit", "matplotlib", "precision", "pinfo", "pinfo2"})
+_TIMEIT_VALUED, _TIMEIT_FLAGS = set("nrpv"), set("tcqo")
 BANNED_MODULES = frozenset({"importlib", "ctypes", "cffi", "gc", "inspect", "subprocess", "multiprocessing",
                             "threading", "_thread", "concurrent", "signal", "pickle", "cloudpickle", "dill",
                             "marshal", "builtins", "__builtin__", "imp", "runpy", "code", "codeop", "pty",
@@ -358,8 +360,27 @@ def _line_magic_bodies(tree: ast.AST) -> list[str]:
                 node.func.attr == "run_line_magic" and len(node.args) >= 2 and \
                 all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args[:2]) and \
                 node.args[0].value in ("time", "timeit"):
-            out.append(node.args[1].value)
+            body = node.args[1].value
+            out.append(_timeit_statement(body) if node.args[0].value == "timeit" else body)
     return out
+
+
+def _timeit_statement(line: str) -> str:
+    """The statement of a ``%timeit`` line without its options (``-n 3 -r 1``, ``-n3``, ``-q -o``...)."""
+    rest = line.lstrip()
+    while rest.startswith("-") and len(rest) > 1 and rest[1] in _TIMEIT_VALUED | _TIMEIT_FLAGS:
+        flags = rest[1:].split(None, 1)
+        token, rest = flags[0], (flags[1] if len(flags) > 1 else "")
+        for k, ch in enumerate(token):
+            if ch in _TIMEIT_VALUED:
+                if k == len(token) - 1:  # the value is the next word
+                    parts = rest.split(None, 1)
+                    rest = parts[1] if len(parts) > 1 else ""
+                break
+            if ch not in _TIMEIT_FLAGS:
+                return line  # not an option after all: scan the line as it is
+        rest = rest.lstrip()
+    return rest
 
 
 def prepare(source: str, rules: Rules) -> ScanResult:

@@ -12,14 +12,17 @@ nbformat 3 layout (``worksheets``). What it keeps of a submission is the source 
   feedback says so;
 - everything else (the learner's other cells, outputs, metadata) is ignored: the grader runs the reference's cells.
 
-A file that is not UTF-8 JSON, not a notebook, or larger than the size limit is reported as malformed.
+A file that is not UTF-8 JSON, not a notebook, or larger than the size limit is reported as malformed; a symbolic
+link or anything that is not a regular file is refused (a link could name the reference solution).
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,11 +94,23 @@ def read_submission(path: Path, student: str, exercises: Mapping[str, Sequence[s
     """Read ``path`` and find the cells of ``exercises`` (id -> the function names the exercise defines)."""
     sub = Submission(student, path)
     try:
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            sub.problem = "the file is a symbolic link: refused (submit the notebook itself)"
+            return sub
+        if not stat.S_ISREG(info.st_mode):
+            sub.problem = "not a regular file: refused"
+            return sub
         size = path.stat().st_size
         if size > MAX_NOTEBOOK_BYTES:
             sub.problem = f"the file is {size / 2**20:.0f} MiB, over the limit of {MAX_NOTEBOOK_BYTES >> 20} MiB"
             return sub
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                sub.problem = "not a regular file: refused"
+                return sub
+            raw = fh.read(MAX_NOTEBOOK_BYTES + 1)
     except OSError as err:
         sub.problem = f"the file cannot be read ({err.strerror or err})"
         return sub
