@@ -151,7 +151,8 @@ class DCGANGenerator(nn.Module):
     Shapes: ``z`` is ``(N, z_dim)`` or ``(N, z_dim, 1, 1)``; the output is ``(N, channels, image_size, image_size)``.
     """
 
-    # z ~ N(0, I), the prior of the paper's generator; the same draw (and generator/device rules) as the MLP's
+    # z ~ N(0, I), as in pytorch/examples (the paper drew z uniformly from [-1, 1]^100); the same draw (and
+    # generator/device rules) as the MLP's
     sample_z = MLPGenerator.sample_z
 
     def __init__(self, z_dim: int = 100, image_size: int = 64, channels: int = 3, base: int = 64) -> None:

@@ -4,7 +4,9 @@ Radford et al. (2016, Section 6.1) walk between latent codes to show that a DCGA
 room gaining a window, a TV turning into a window) rather than memorised images, and (Section 6.3.2) average the
 codes of three samples per concept to do arithmetic: smiling woman - neutral woman + neutral man = smiling man.
 
-Why spherical interpolation: a code :math:`z \\sim \\mathcal{N}(0, I_D)` has norm close to :math:`\\sqrt{D}` (the
+Why spherical interpolation (the course draws Gaussian codes; the paper drew them uniformly from
+:math:`[-1, 1]^{100}`, where the same argument holds with norms near :math:`\\sqrt{D/3}`): a code
+:math:`z \\sim \\mathcal{N}(0, I_D)` has norm close to :math:`\\sqrt{D}` (the
 mass of a high-dimensional Gaussian sits on a thin shell), while the midpoint of a straight line between two
 independent codes has norm close to :math:`\\sqrt{D/2}`, a region the generator never saw in training. Slerp walks
 along the great circle instead and keeps the norm when the endpoints have equal norms (White, *Sampling Generative

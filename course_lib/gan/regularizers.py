@@ -15,6 +15,9 @@ Each one plugs into the one trainer (:class:`~course_lib.train.trainer.Adversari
 - **historical averaging** (Salimans et al. 2016): :class:`HistoricalAveraging`, a penalty on ``D``'s parameters
   (``TrainerConfig(penalty="historical_averaging")``), and :class:`HistoricalAveragingLoss` for ``G``'s.
 
+Salimans et al. propose five techniques; the fifth, virtual batch normalization (Section 3.5: each example
+normalised with the statistics of a fixed reference batch and of itself), is not implemented here.
+
 Reference: Salimans et al., *Improved Techniques for Training GANs*, NeurIPS 2016, Section 3.
 """
 

@@ -121,7 +121,9 @@ def spectral_norm_power_iteration(
     ``torch.nn.utils.parametrizations.spectral_norm``. ``n_iters = 0`` with both vectors given is its eval mode.
 
     :math:`u, v` are computed without gradient; ``sigma`` is differentiable with respect to ``W`` (through
-    :math:`u^\top W v` only, as in Miyato et al. 2018, Algorithm 1).
+    :math:`u^\top W v` only, as in Miyato et al. 2018, Algorithm 1). The order of a round is PyTorch's (:math:`u`
+    then :math:`v`); Miyato et al.'s Algorithm 1 computes :math:`v` then :math:`u`, so its :math:`n` rounds end half
+    a round earlier and give :math:`\lVert W v \rVert`, at most this function's :math:`\lVert W^\top u \rVert`.
 
     Args:
         W: the weight, ``Tensor[out, ...]`` (at least 2-D).
