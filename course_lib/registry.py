@@ -75,7 +75,8 @@ def _import_all() -> None:
     """Import the modules that register models (no import-time side effects elsewhere)."""
     import importlib
 
-    for module in ("course_lib.gan.models", "course_lib.gan.dcgan", "course_lib.detection.yolo_v1",
+    for module in ("course_lib.gan.models", "course_lib.gan.dcgan", "course_lib.gan.progan", "course_lib.gan.stylegan",
+                   "course_lib.gan.lapgan", "course_lib.detection.yolo_v1",
                    "course_lib.detection.yolo_v2"):
         try:
             importlib.import_module(module)
