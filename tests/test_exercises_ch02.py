@@ -63,18 +63,18 @@ def test_optimal_discriminator_stub():
 
 
 @pytest.mark.parametrize(
-    "wrong, passed",
+    "wrong, passed, points",
     [
-        (lambda p, q: p / (p + q), 5),  # NaN outside both supports
-        (lambda p, q: p / (p + q + 1e-8), 3),  # eps swamps tiny densities, 0 (not 1/2) outside the supports
-        (lambda p, q: q / (p + q), 1),  # swapped: the probability of "fake"
-        (lambda p, q: (p / (p + q)).nan_to_num(0.5).float(), 5),  # float64 input comes back as float32
+        (lambda p, q: p / (p + q), 5, 0.8),  # NaN outside both supports (a key case: capped at 40%)
+        (lambda p, q: p / (p + q + 1e-8), 3, 0.8),  # eps swamps tiny densities, 0 (not 1/2) outside the supports
+        (lambda p, q: q / (p + q), 1, 0.22),  # swapped: the probability of "fake"
+        (lambda p, q: (p / (p + q)).nan_to_num(0.5).float(), 5, 1.78),  # float64 comes back as float32 (8/9)
     ],
 )
-def test_optimal_discriminator_wrong(wrong, passed):
+def test_optimal_discriminator_wrong(wrong, passed, points):
     v = _verdict(ch02.check_optimal_discriminator, wrong)
     assert v.status == "failed" and v.passed == passed
-    assert v.points == round(2 * passed / 6, 2)
+    assert v.points == points
     message = "\n".join(v.messages)
     assert len(_numbers(message)) <= 2  # one expected value at most, never the whole answer
 
@@ -152,17 +152,19 @@ def test_generator_losses_stub():
 
 
 @pytest.mark.parametrize(
-    "sat, ns, passed",
+    "sat, ns, passed",  # each fails a key case (saturation): at most 40% of the points
     [
         # naive: log of a sigmoid that rounds to 0 or 1
         (lambda l: torch.log(1 - torch.sigmoid(l)).mean(), lambda l: -torch.log(torch.sigmoid(l)).mean(), 4),
-        # BCE on probabilities: the gradient vanishes where sigmoid rounds to 1 (logit +20), and PyTorch clamps
-        # its logs at -100, so logits beyond 100 come out wrong
-        (losses.g_loss_saturating, lambda l: F.binary_cross_entropy(torch.sigmoid(l), torch.ones_like(l)), 4),
+        # BCE on probabilities: PyTorch clamps its logs at -100, so logits beyond 100 come out wrong (its gradient
+        # vanishes where sigmoid rounds to 1, at logit +20, but so does that of F.binary_cross_entropy_with_logits:
+        # within float32 round-off of the right one, that case passes)
+        (losses.g_loss_saturating, lambda l: F.binary_cross_entropy(torch.sigmoid(l), torch.ones_like(l)), 5),
         # sign slip: the discriminator's fake term -log(1 - D) instead of log(1 - D)
-        (lambda l: F.softplus(l).mean(), losses.g_loss_non_saturating, 0),
+        # (its gradient near logit -20, 1e-10, is within round-off of the right one, so that case passes)
+        (lambda l: F.softplus(l).mean(), losses.g_loss_non_saturating, 1),
         # sum instead of mean
-        (losses.g_loss_saturating, lambda l: F.softplus(-l).sum(), 0),
+        (losses.g_loss_saturating, lambda l: F.softplus(-l).sum(), 1),
         # not differentiable: a Python float goes through .item()
         (lambda l: torch.tensor(losses.g_loss_saturating(l).item()), losses.g_loss_non_saturating, 1),
     ],
@@ -170,7 +172,7 @@ def test_generator_losses_stub():
 def test_generator_losses_wrong(sat, ns, passed):
     v = _verdict(ch02.check_generator_losses, sat, ns)
     assert v.status == "failed" and v.passed == passed
-    assert v.points == round(3 * passed / 6, 2)
+    assert v.points <= 0.4 * 3
 
 
 def test_generator_losses_messages_do_not_leak_the_answer():
@@ -340,7 +342,7 @@ def _g_moves_d_too(G, D, opt_g, z, loss):
 def test_algorithm1_wrong(d_step, g_step, passed, first):
     v = _verdict(ch02.check_algorithm1_steps, d_step, g_step)
     assert v.status == "failed" and v.passed == passed, v
-    assert v.points == round(4 * passed / 7, 2)
+    assert v.points <= 0.4 * 4  # each fails a key case
     assert v.messages[0].startswith(first), v.messages
 
 

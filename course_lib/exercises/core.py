@@ -576,13 +576,14 @@ def float_atol(dtype: torch.dtype, scale: float, ulps: float = 8.0) -> float:
 
 def scalar_problem(got: Any, expected: float, *, what: str, rtol: float, atol: float,
                    dtype: torch.dtype | None = None, numbers: bool = False, zero_d: bool = False,
-                   nan_hint: str = "", inf_hint: str = "") -> str | None:
+                   nan_hint: str = "", inf_hint: str = "", finite_hint: str = "here") -> str | None:
     """``None`` if ``got`` is a single number close to ``expected``, else what is wrong.
 
     ``got`` must be a real tensor with one element (``zero_d``: a 0-d one), in ``dtype`` when given; ``numbers``
     accepts a Python ``float``/``int`` too. An infinite ``expected`` must be matched exactly. The message gives the
     learner's value and the relative error, never the expected value; ``nan_hint``/``inf_hint`` are appended to the
-    NaN message and to the message for a finite value where the answer is infinite.
+    NaN message and to the message for a finite value where the answer is infinite; ``finite_hint`` ends the message
+    for an infinite value where the answer is finite.
     """
     if type(got) is Raised:
         return got.problem()
@@ -604,7 +605,7 @@ def scalar_problem(got: Any, expected: float, *, what: str, rtol: float, atol: f
     if math.isinf(expected):
         return None if value == expected else f"the {what} is {value:.6g}{inf_hint}"
     if math.isinf(value):
-        return f"the {what} is {value}: it should be finite here"
+        return f"the {what} is {value}: it should be finite {finite_hint}"
     if abs(value - expected) > atol + rtol * abs(expected):
         rel = abs(value - expected) / max(abs(expected), 1e-12)
         return f"the {what} is wrong: got {value:.6g}, a relative error of {rel:.2g}"

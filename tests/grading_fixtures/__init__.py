@@ -7,9 +7,10 @@ exercise must get (exercise points: 2.1 = 2, 2.2 = 3, 2.3 = 4) and words the sta
 
 The batch runs with the private case of ``private/extra_cases.py`` (a seventh case for 2.1). Partial credit used
 below, the same for the notebook's cases and for the grading cases of any seed (see ``tests/test_exercises_ch02.py``):
-the naive losses of 2.2 (``log(sigmoid)``) pass 4 of 6 cases (2 points); the swapped D* of 2.1 (``q / (p + q)``)
-passes 1 of 7 with the private case (0.29 points); a discriminator step returning lying floats with a correct
-generator step passes the 2 generator-only cases of 7 (1.14 points).
+the naive losses of 2.2 (``log(sigmoid)``) pass 4 of 6 cases but fail a key case (capped at 40%: 1.2 points); the
+swapped D* of 2.1 (``q / (p + q)``) passes 1 of 7 with the private case (weight 1 of 10: 0.2 points); a
+discriminator step returning lying floats with a correct generator step passes the 2 generator-only cases of 7
+(weights 1 and 2 of 11: 1.09 points).
 """
 
 from __future__ import annotations
@@ -131,10 +132,10 @@ submission("correct", lambda: SOLUTION.read_bytes(), {"2.1": 2, "2.2": 3, "2.3":
 submission("untouched", lambda: LEARNER.read_bytes(), {"2.1": 0, "2.2": 0, "2.3": 0}, status="ok",
            statuses={"2.1": "not implemented", "2.2": "not implemented", "2.3": "not implemented"})
 PARTIAL = {"2.1": S21, "2.2": NAIVE_22}
-submission("partial", _nb(PARTIAL), {"2.1": 2, "2.2": 2, "2.3": 0}, status="ok",
+submission("partial", _nb(PARTIAL), {"2.1": 2, "2.2": 1.2, "2.3": 0}, status="ok",
            statuses={"2.2": "failed", "2.3": "not implemented"})
-submission("partial_colab", _nb(PARTIAL, colab=True), {"2.1": 2, "2.2": 2, "2.3": 0}, status="ok")
-submission("partial_colab_no_tags", _nb(PARTIAL, colab=True, drop_tags=True), {"2.1": 2, "2.2": 2, "2.3": 0},
+submission("partial_colab", _nb(PARTIAL, colab=True), {"2.1": 2, "2.2": 1.2, "2.3": 0}, status="ok")
+submission("partial_colab_no_tags", _nb(PARTIAL, colab=True, drop_tags=True), {"2.1": 2, "2.2": 1.2, "2.3": 0},
            feedback=["no cell is tagged exercise-2.1"])
 
 # Forged verdicts -----------------------------------------------------------------------------------------------------
@@ -146,7 +147,7 @@ submission("forged_verdicts", _nb({
     "2.3": f'def discriminator_step(G, D, opt_d, real, z, loss):\n    print("{PASSING_LINE["2.3"]}")\n\n'
            f'def generator_step(G, D, opt_g, z, loss):\n    print("{PASSING_LINE["2.3"]}")\n',
     "check-2.3": "pass",
-}), {"2.1": 0.29, "2.2": 3, "2.3": 0}, status="ok")
+}), {"2.1": 0.2, "2.2": 3, "2.3": 0}, status="ok")
 submission("tampering", _nb({
     "2.1": S21 + "\n\nch02.check_optimal_discriminator = lambda *a, **k: print('PASSED')\n",
     "2.2": S22 + "\n\nimport contextlib, io\ncontextlib.redirect_stdout(io.StringIO()).__enter__()\n",
@@ -163,7 +164,7 @@ submission("always_equal_and_subclass", _nb({
     "2.3": S23 + "\n\nclass Liar(float):\n    def __eq__(self, other):\n        return True\n    __hash__ = None\n\n"
            "_honest = discriminator_step\n\ndef discriminator_step(*args):\n"
            "    return {k: Liar(0.0) for k in _honest(*args)}\n",
-}), {"2.1": 0, "2.2": 0, "2.3": 1.14})
+}), {"2.1": 0, "2.2": 0, "2.3": 1.09})
 
 # Reading the reference ---------------------------------------------------------------------------------------------
 submission("reference_calls", _nb({
@@ -197,6 +198,187 @@ submission("results_forgery", _nb({
     "2.3": "import os\nfor _p in ('../private/results/2.3.pt', os.path.expanduser('~/../../private/results/2.3.pt')):\n"
            "    try:\n        open(_p, 'wb').write(b'forged')\n    except OSError:\n        pass\n" + S23,
 }), {"2.1": 0, "2.2": 3, "2.3": 4})
+
+# Issue 10: attacks that the grading build and the sandbox leave with nothing to find ----------------------------------
+# Each route to a solution, or its fallback: the points show which one ran (the scan does not flag these cells, so the
+# kernel's construction is what is tested).
+REAL_LOSSES = str(REPO / "course_lib" / "gan" / "losses.py")
+REAL_STEPS = str(REPO / "course_lib" / "train" / "steps.py")
+ROUTES_21 = '''
+import pkgutil
+_od = pkgutil.resolve_name('course_lib.gan.' + 'theory:optimal_' + 'discriminator')
+
+
+def optimal_discriminator(p_data, p_g):
+    try:
+        return _od(p_data, p_g)        # the library's solution, if it could be reached
+    except Exception:
+        return p_g / (p_data + p_g)    # else the swapped formula (the fallback shows in the points)
+'''
+ROUTES_22 = f'''
+import pkgutil, sys
+_sp = pkgutil.resolve_name('sub' + 'process')
+_found = None
+try:
+    _found = open({REAL_LOSSES!r}).read()                 # the installed source
+except OSError:
+    _child = _sp.run([sys.executable, '-c', 'import inspect, course_lib.gan.lo' + 'sses as m; '
+                      'print(inspect.getsource(m))'], capture_output=True, text=True)
+    _found = _child.stdout                            # a child Python's view of the library
+import os
+open('my_losses.py', 'w').write(_found or '')
+sys.path.insert(0, os.getcwd())
+import my_losses
+try:
+    my_losses.g_loss_saturating(torch.zeros(2))
+    g_loss_saturating, g_loss_non_saturating = my_losses.g_loss_saturating, my_losses.g_loss_non_saturating
+except Exception:
+    def g_loss_saturating(fake_logits):
+        return torch.log(1 - torch.sigmoid(fake_logits)).mean()
+
+    def g_loss_non_saturating(fake_logits):
+        return -torch.log(torch.sigmoid(fake_logits)).mean()
+'''
+ROUTES_23 = f'''
+import shutil, sys
+try:
+    shutil.copy({REAL_STEPS!r}, 'my_steps.py')           # a copy of the installed source, imported from my folder
+    import os
+    sys.path.insert(0, os.getcwd())
+    import my_steps
+    discriminator_step, generator_step = my_steps.discriminator_step, my_steps.generator_step
+except OSError:
+    def discriminator_step(G, D, opt_d, real, z, loss):
+        raise NotImplementedError
+
+    def generator_step(G, D, opt_g, z, loss):
+        raise NotImplementedError
+'''
+
+submission("solution_routes", _nb({"2.1": ROUTES_21, "2.2": ROUTES_22, "2.3": ROUTES_23}),
+           {"2.1": SWAPPED_POINTS, "2.2": NAIVE_POINTS, "2.3": 0}, status="ok",
+           statuses={"2.3": "not implemented"})
+
+# Results and cases: a directory where the probe once put its temporary file, a forged results file (no token), a look
+# at the cases folder (empty outside a probe: had it held anything, 2.1 would be the swapped formula); 2.2's function
+# writes a forged results file during its probe and makes the folder read-only so that the probe cannot save: void.
+RESULTS_21 = """
+import os
+os.makedirs('results/.2.1.pt.tmp', exist_ok=True)
+torch.save({'format': 1, 'exercise': '2.1', 'cases': [], 'n_cases': 7, 'missing': [], 'complete': True,
+            'interrupted': False, 'violations': []}, 'results/2.1.pt')
+_leaked = [f for f in os.listdir('cases')] if os.path.isdir('cases') else []
+""" + S21 + """
+if _leaked:
+    def optimal_discriminator(p_data, p_g):
+        return p_g / (p_data + p_g)
+"""
+RESULTS_22 = S22 + """
+
+import os as _os
+_calls = [0]
+_honest_ns = g_loss_non_saturating
+
+
+def g_loss_non_saturating(fake_logits):
+    _calls[0] += 1
+    if _calls[0] == 6:
+        torch.save({'format': 1, 'exercise': '2.2', 'cases': [], 'n_cases': 6, 'missing': [], 'complete': True,
+                    'interrupted': False, 'violations': []}, 'results/2.2.pt')
+        _os.chmod('results', 0o500)
+    return _honest_ns(fake_logits)
+"""
+HONEST_TOOLS_23 = S23 + """
+
+import copy
+_t = copy.copy(torch.ones(3))
+torch.save({'t': torch.ones(2)}, 'saved.pt')
+%timeit -n 3 -r 1 sum(range(10))
+"""
+submission("results_and_cases", _nb({"2.1": RESULTS_21, "2.2": RESULTS_22, "2.3": HONEST_TOOLS_23}),
+           {"2.1": 2, "2.2": 0, "2.3": 4}, statuses={"2.2": "violation"}, reasons={"2.2": "token"},
+           status_contains=["violation: 2.2"])
+
+# Processes and stalls: a detached process (setsid -f) that would outlive the kernel; a loop that swallows the
+# interrupt and prints every half second (nbval's per-message wait never ends: the hard deadline does); 2.3 honest.
+SLEEPER = "317.25"
+PROCESSES_21 = f"""
+import pkgutil
+pkgutil.resolve_name('sub' + 'process').run(['setsid', '-f', 'sleep', '{SLEEPER}'])
+""" + S21
+STALL_22 = """
+import time
+while True:
+    try:
+        while True:
+            print('still here', flush=True)
+            time.sleep(0.5)
+    except BaseException:
+        pass
+""" + S22
+submission("processes_and_stalls", _nb({"2.1": PROCESSES_21, "2.2": STALL_22, "2.3": S23}),
+           {"2.1": 0, "2.2": 0, "2.3": 4}, statuses={"2.1": "violation"}, reasons={"2.1": "process"},
+           status_contains=["timeout: 2.2"])
+
+# Secrets and the probe's output: 2.1 looks for the key in every process's command line and environment and for the
+# private case, and raises with what it found (its feedback quotes the error: it must hold nothing); 2.2 prints into
+# its own check's output from a thread (the fixed line no longer matches: void, and the status says so); 2.3 uses
+# %config, whose argument IPython evaluates as Python (refused by the scan).
+SECRETS_21 = S21 + """
+
+import os
+_found = []
+for _pid in os.listdir('/proc'):
+    for _what in ('cmdline', 'environ'):
+        try:
+            _text = open(f'/proc/{_pid}/{_what}', 'rb').read().decode(errors='replace')
+        except OSError:
+            continue
+        if _pid.isdigit() and int(_pid) != os.getpid() and ('seed' in _text or 'KEY' in _text):
+            _found.append(_text.replace(chr(0), ' ')[:200])
+for _path in ('cases/2.1.pt', '../private/cases/2.1.pt'):
+    try:
+        _found.append(repr(torch.load(_path, weights_only=True))[:200])
+    except Exception:
+        pass
+raise ValueError('found: ' + (' | '.join(_found) or 'nothing'))
+"""
+OUTPUT_22 = S22 + """
+
+import pkgutil, sys, time
+_out = sys.stdout
+_honest_sat = g_loss_saturating
+
+
+def g_loss_saturating(fake_logits):
+    time.sleep(0.05)
+    return _honest_sat(fake_logits)
+
+
+def _chatter():
+    seen = False
+    for _ in range(2000):
+        if type(sys.stdout).__name__ == '_Discard':
+            seen = True
+            _out.write('[course-grade] exercise 2.2: outputs recorded, and more\n')
+            _out.flush()
+        elif seen:
+            return
+        time.sleep(0.01)
+
+
+pkgutil.resolve_name('thr' + 'eading').Thread(target=_chatter, daemon=True).start()
+"""
+CONFIG_23 = "%config Application.log_level = __import__('os').getpid()\n" + S23
+submission("secrets_and_output", _nb({"2.1": SECRETS_21, "2.2": OUTPUT_22, "2.3": CONFIG_23}),
+           {"2.1": 2, "2.2": 0, "2.3": 0}, statuses={"2.2": "violation", "2.3": "violation"},
+           reasons={"2.2": "altered", "2.3": "%config"}, feedback=["found: nothing"],
+           status_contains=["violation: 2.2"])
+
+# Files outside the rules: a symbolic link to the reference solution (graded once as a student's work), and two ids
+# whose old file names collided (the second one's feedback overwrote the first's).
+submission("symlink_to_solution", lambda: SOLUTION, {"2.1": 0, "2.2": 0, "2.3": 0}, status_contains=["refused"])
+submission("correct_", lambda: SOLUTION.read_bytes(), {"2.1": 2, "2.2": 3, "2.3": 4}, status="ok")
 
 # Robustness ---------------------------------------------------------------------------------------------------------
 # Where Landlock confines the kernel, a submission tries to append to the library itself; elsewhere (no protection
