@@ -102,3 +102,26 @@ def case_pattern(spec: ExerciseSpec, answer: Answer, seeds: Iterable[int] = SEED
         v = spec.check(*answer.fns, quiet=True, seed=seed)
         lines.append(f"{str(seed):>4} {''.join(marks)} {v.points:g}/{spec.exercise.points:g}")
     return "\n".join(lines)
+
+
+def rescored(spec: ExerciseSpec, *fns: Callable, seed: int | None = None) -> float:
+    """The points of ``fns`` recomputed from the rule the statements state, case by case: the weights of the cases
+    passed over the total weight, at most ``KEY_CAP`` of the points when a key case fails, all the points only when
+    every case passes (an independent check of :func:`course_lib.exercises.core.run_check`'s arithmetic)."""
+    from course_lib.exercises.core import KEY_CAP, spec_cases
+
+    cases = spec.cases(seed)
+    passed = []
+    for case in spec_cases(spec, fns, cases):
+        try:
+            passed.append(case.run() is None)
+        except NotImplementedError:
+            return 0.0
+        except Exception:  # noqa: BLE001 - the learner's code raised: the case fails
+            passed.append(False)
+    if all(passed):
+        return float(spec.exercise.points)
+    share = sum(c.weight for c, ok in zip(cases, passed) if ok) / sum(c.weight for c in cases)
+    if any(c.key and not ok for c, ok in zip(cases, passed)):
+        share = min(share, KEY_CAP)
+    return round(spec.exercise.points * share, 2)
