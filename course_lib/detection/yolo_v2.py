@@ -236,9 +236,9 @@ def decode_offsets(t: Tensor, cell_xy: Tensor, anchor_wh: Tensor) -> Tensor:
             raise ValueError(f"{name} must have shape (..., {last}), got {tuple(value.shape)}.")
     if not t.is_floating_point():
         raise TypeError(f"t must be a floating-point tensor, got dtype {t.dtype}.")
-    xy = torch.sigmoid(t[..., :2]) + cell_xy  # (..., 2): sigma(t_x) + c_x, sigma(t_y) + c_y
-    wh = anchor_wh * torch.exp(t[..., 2:])  # (..., 2): p_w e^{t_w}, p_h e^{t_h}
     try:
+        xy = torch.sigmoid(t[..., :2]) + cell_xy  # (..., 2): sigma(t_x) + c_x, sigma(t_y) + c_y
+        wh = anchor_wh * torch.exp(t[..., 2:])  # (..., 2): p_w e^{t_w}, p_h e^{t_h}
         return torch.cat(torch.broadcast_tensors(xy, wh), dim=-1)  # (..., 4)
     except RuntimeError as err:
         raise ValueError(f"t {tuple(t.shape)}, cell_xy {tuple(cell_xy.shape)} and anchor_wh "
