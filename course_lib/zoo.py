@@ -502,6 +502,14 @@ def _label(key: str) -> str:
     return "zoo-" + key.replace("_", "-")
 
 
+def _chapter_caption(chapter: str) -> str:
+    """``chapters/05_losses_regularizers/theory`` -> ``Chapter 5``; an appendix or book page by its folder."""
+    match = re.match(r"^chapters/(\d+)_", chapter)
+    if match:
+        return f"Chapter {int(match.group(1))}"
+    return chapter.split("/")[1].replace("_", " ").capitalize()
+
+
 def render_card(entry: ZooEntry) -> str:
     """The MyST Markdown card of one entry: idea, loss, names, chapter link, paper citation, recipe or plan."""
     entry = _check_entry(entry)
@@ -565,7 +573,7 @@ def render_page() -> str:
     entries = variants()
     rows = []
     for e in entries:
-        rows.append(f"| [{e.name}]({_label(e.key)}) | `{e.key}` | {{doc}}`/{e.chapter}` | "
+        rows.append(f"| {{ref}}`{e.name} <{_label(e.key)}>` | `{e.key}` | {{doc}}`/{e.chapter}` | "
                     f"{'yes' if e.runnable else 'card only'} |")
     keys = {e.key: e for e in entries}
     header = _PAGE_HEADER.format(
@@ -578,7 +586,7 @@ def render_page() -> str:
     for e in entries:
         if e.chapter != chapter:
             chapter = e.chapter
-            parts.append(f"## From {{doc}}`/{chapter}`\n")
+            parts.append(f"## {_chapter_caption(chapter)}\n")
         parts.append(render_card(e))
     return "\n".join(parts)
 
@@ -616,4 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    # run the imported module's main: the entries register themselves in course_lib.zoo, not in __main__
+    from course_lib.zoo import main as _main
+
+    raise SystemExit(_main())
