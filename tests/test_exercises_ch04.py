@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from course_lib.exercises import ch04, not_implemented
 from course_lib.exercises.core import STARS
 from course_lib.gan import conv_arithmetic, latent
+from exercise_suite import rescored
 
 
 def _verdict(check, *fns):
@@ -106,7 +107,7 @@ def test_output_size_stub():
 def test_output_size_wrong(wrong, passed):
     v = _verdict(ch04.check_conv_transpose_output_size, wrong)
     assert v.status == "failed" and v.passed == passed
-    assert v.points == round(2 * passed / 6, 2)
+    assert v.points == rescored(ch04.SPECS["4.1"], wrong)
 
 
 def test_output_size_message_gives_the_setting_not_the_answer():
@@ -219,7 +220,7 @@ def _slerp_unit(z0, z1, t):
 def test_slerp_wrong(wrong, passed):
     v = _verdict(ch04.check_slerp, wrong)
     assert v.status == "failed" and v.passed == passed, (v.passed, v.messages)
-    assert v.points == round(3 * passed / 7, 2)
+    assert v.points == rescored(ch04.SPECS["4.3"], wrong)
     assert len(_numbers("\n".join(v.messages))) <= 2
 
 
@@ -335,7 +336,7 @@ def _strided_conv(x, weight, stride, padding):
 def test_fractional_wrong(wrong, passed):
     v = _verdict(ch04.check_fractionally_strided_conv, wrong)
     assert v.status == "failed" and v.passed == passed, (v.passed, v.messages)
-    assert v.points == round(4 * passed / 7, 2)
+    assert v.points == rescored(ch04.SPECS["4.2"], wrong)
     assert len(_numbers("\n".join(v.messages))) <= 2
 
 

@@ -9,8 +9,9 @@ Three graded exercises, each checked on visible and hidden cases with the declar
 - **4.2** :func:`check_fractionally_strided_conv`: a transposed convolution computed as an ordinary convolution
   over a zero-stuffed, padded input with the flipped kernel. Reference:
   :func:`course_lib.gan.conv_arithmetic.fractionally_strided_conv` (itself tested against ``F.conv_transpose2d``).
-  The check runs the learner's function with ``torch.nn.functional.conv_transpose2d`` switched off, so that calling
-  it does not pass.
+  The check runs the learner's function with every route to a transposed convolution refused at the operator level
+  (``F.conv_transpose2d``, ``nn.ConvTranspose2d``, ``torch.convolution(..., transposed=True)``,
+  ``torch.nn.grad.conv2d_input`` and any other gradient of a convolution), so that calling one does not pass.
 - **4.3** :func:`check_slerp`: spherical linear interpolation between latent codes,
   :math:`\\frac{\\sin((1-t)\\omega)}{\\sin\\omega} z_0 + \\frac{\\sin(t\\omega)}{\\sin\\omega} z_1`, with the
   straight line where the angle vanishes. Reference: :func:`course_lib.gan.latent.slerp`.
@@ -28,21 +29,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from course_lib.exercises._random import gen as _gen, randint as _randint, sub_seed as _sub_seed, uniform as _uniform
-from course_lib.exercises.core import (
-    CaseInput,
-    Exercise,
-    ExerciseSpec,
-    Opaque,
-    Raised,
-    Verdict,
-    capture,
-    compare_tensors,
-    plain,
-)
+from course_lib.exercises.core import CaseInput, Exercise, ExerciseSpec, Raised, Verdict, capture, compare_tensors
+from course_lib.exercises.core import gen as _gen, plain, randint as _randint, sub_seed as _sub_seed
+from course_lib.exercises.core import uniform as _uniform
 from course_lib.exercises.core import require_inputs as _require, type_name as _type_name
 from course_lib.gan.conv_arithmetic import conv_transpose_output_size as _ref_output_size
 from course_lib.gan.conv_arithmetic import fractionally_strided_conv as _ref_fractional
@@ -63,10 +55,6 @@ EXERCISES: dict[str, Exercise] = {
     "4.3": Exercise("4.3", "Spherical interpolation (slerp)", points=3, difficulty=2, minutes=20),
 }
 
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Helpers
-# ----------------------------------------------------------------------------------------------------------------------
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Exercise 4.1: the output size of ConvTranspose2d
@@ -235,14 +223,6 @@ def _compare_slerp(got: Any, expected: Tensor) -> str | None:
     return compare_tensors(got, expected, rtol=rtol, atol=atol, what="interpolated code")
 
 
-def _validate_slerp(inputs: Mapping[str, Any]) -> None:
-    _require(inputs, {"z0": torch.Tensor, "z1": torch.Tensor, "t": (float, int)})
-    try:
-        _reference_slerp(inputs)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"the reference rejects this case: {err}") from err
-
-
 def check_slerp(fn: Callable[[Tensor, Tensor, float], Tensor], *, quiet: bool = False) -> Verdict:
     """Check a learner's ``slerp(z0, z1, t) -> Tensor``, 7 cases (5 hidden).
 
@@ -261,20 +241,35 @@ class _Forbidden(RuntimeError):
     pass
 
 
+_FORBIDDEN_MESSAGE = ("this exercise computes the transposed convolution itself: do not call conv_transpose2d "
+                      "(nor nn.ConvTranspose2d, torch.convolution(..., transposed=True), torch.nn.grad.conv2d_input "
+                      "or another gradient of a convolution)")
+
+
+class _NoTransposedConvolution(TorchDispatchMode):
+    """Refuses, at the operator level, every way to a transposed convolution: ``aten.convolution`` (and
+    ``aten._convolution``) with ``transposed=True``, which ``F.conv_transpose2d``, ``torch.conv_transpose2d``,
+    ``nn.ConvTranspose2d`` and ``torch.convolution(..., transposed=True)`` all reach, and the backward of a
+    convolution (``torch.nn.grad.conv2d_input``, ``torch.autograd.grad`` through ``F.conv2d``), which computes the
+    same thing. An alias bound before the check runs reaches the same operators, so it is refused too."""
+
+    _OPS = {torch.ops.aten.convolution.default: 6, torch.ops.aten._convolution.default: 6}
+    _BACKWARD = {torch.ops.aten.convolution_backward.default}
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        position = self._OPS.get(func)
+        if func in self._BACKWARD or (position is not None and bool(
+                args[position] if len(args) > position else kwargs.get("transposed", False))):
+            raise _Forbidden(_FORBIDDEN_MESSAGE)
+        return func(*args, **kwargs)
+
+
 @contextlib.contextmanager
 def _no_transposed_convolution() -> Iterator[None]:
-    """Inside: ``F.conv_transpose2d`` and ``torch.conv_transpose2d`` raise, so the exercise cannot just call them."""
-
-    def tripwire(*args: Any, **kwargs: Any) -> Tensor:
-        raise _Forbidden("this exercise computes the transposed convolution itself: do not call conv_transpose2d")
-
-    saved = (F.conv_transpose2d, torch.conv_transpose2d)
-    F.conv_transpose2d = tripwire  # type: ignore[assignment]
-    torch.conv_transpose2d = tripwire  # type: ignore[assignment]
-    try:
+    """Inside: every route to a transposed convolution raises (see :class:`_NoTransposedConvolution`)."""
+    with _NoTransposedConvolution():
         yield
-    finally:
-        F.conv_transpose2d, torch.conv_transpose2d = saved  # type: ignore[assignment]
 
 
 def _conv_case(name: str, g: torch.Generator, n: int, c_in: int, c_out: int, hw: tuple[int, int],
@@ -318,10 +313,12 @@ def _cases_fractional(seed: int | None = None) -> list[CaseInput]:
     g = gs[3]
     cases.append(_conv_case("kernel 3, stride 2 (the checkerboard setting)", g, _randint(g, 1, 2), _randint(g, 1, 3),
                             _randint(g, 1, 3), (_randint(g, 3, 7),) * 2, (3, 3), 2, _randint(g, 0, 1), True))
-    g = gs[4]
+    g = gs[4]  # never square: a solution that reads one kernel size for both axes must fail here
+    kh, dk = _randint(g, 1, 3), _randint(g, 1, 2)
+    hh, dh = _randint(g, 2, 4), _randint(g, 1, 2)
+    kernel, size = ((kh, kh + dk), (hh + dh, hh)) if _randint(g, 0, 1) else ((kh + dk, kh), (hh, hh + dh))
     cases.append(_conv_case("a non-square kernel, a rectangular input and stride 3", g, 1, _randint(g, 1, 3),
-                            _randint(g, 1, 3), (_randint(g, 2, 5), _randint(g, 2, 5)),
-                            (_randint(g, 1, 4), _randint(g, 1, 4)), 3, 0, True))
+                            _randint(g, 1, 3), size, kernel, 3, 0, True))
     g = gs[5]
     k = _randint(g, 2, 3)
     cases.append(_conv_case("padding larger than the kernel (the output is cropped)", g, 1, _randint(g, 1, 3),
@@ -352,14 +349,6 @@ def _compare_fractional(got: Any, expected: Tensor) -> str | None:
     return compare_tensors(got, expected, rtol=rtol, atol=atol, what="output of the transposed convolution")
 
 
-def _validate_fractional(inputs: Mapping[str, Any]) -> None:
-    _require(inputs, {"x": torch.Tensor, "weight": torch.Tensor, "stride": int, "padding": int})
-    try:
-        _reference_fractional(inputs)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"the reference rejects this case: {err}") from err
-
-
 def check_fractionally_strided_conv(fn: Callable[[Tensor, Tensor, int, int], Tensor], *,
                                     quiet: bool = False) -> Verdict:
     """Check a learner's ``fractionally_strided_conv(x, weight, stride, padding) -> Tensor``, 7 cases (5 hidden).
@@ -378,11 +367,15 @@ def check_fractionally_strided_conv(fn: Callable[[Tensor, Tensor, int, int], Ten
 SPECS: dict[str, ExerciseSpec] = {
     "4.1": ExerciseSpec(EXERCISES["4.1"], ("conv_transpose_output_size",), _cases_output_size, _call_output_size,
                         _reference_output_size, _compare_output_size, references=(_ref_output_size,),
-                        forbidden_modules=("course_lib.gan.conv_arithmetic",), validate=_validate_output_size),
+                        forbidden_modules=("course_lib.gan.conv_arithmetic",), validate=_validate_output_size,
+                        weights={3: 2, 4: 2, 5: 2}, keys=(3, 4, 5)),
     "4.2": ExerciseSpec(EXERCISES["4.2"], ("fractionally_strided_conv",), _cases_fractional, _call_fractional,
                         _reference_fractional, _compare_fractional, references=(_ref_fractional,),
-                        forbidden_modules=("course_lib.gan.conv_arithmetic",), validate=_validate_fractional),
+                        forbidden_modules=("course_lib.gan.conv_arithmetic",),
+                        input_types={"x": Tensor, "weight": Tensor, "stride": int, "padding": int},
+                        weights={3: 2, 4: 2, 5: 2}, keys=(3, 4, 5)),
     "4.3": ExerciseSpec(EXERCISES["4.3"], ("slerp",), _cases_slerp, _call_slerp, _reference_slerp, _compare_slerp,
                         references=(_ref_slerp,), forbidden_modules=("course_lib.gan.latent",),
-                        validate=_validate_slerp),
+                        input_types={"z0": Tensor, "z1": Tensor, "t": (float, int)}, weights={3: 2, 4: 2, 5: 2},
+                        keys=(3, 4, 5)),
 }
