@@ -2,23 +2,21 @@
 and the joint training rule on detection and classification images.
 
 A WordTree is a tree of labels. Each node :math:`k` has a conditional probability given its parent,
-:math:`P(k \\mid \\text{parent}(k))`, and the siblings of one parent share one softmax ("we compute the softmax
-over all synsets that are hyponyms of the same concept"). The absolute probability of a node is the product of the
-conditionals along the path from the root,
+:math:`P(k \\mid \\text{parent}(k))`, and the siblings of one parent share one softmax (Section 4 of the paper).
+The absolute probability of a node is the product of the conditionals along the path from the root,
 
 .. math::
     P(k) = \\prod_{j \\in \\text{path}(k)} P(j \\mid \\text{parent}(j)),
 
-with :math:`P(\\text{root}) = 1` (the paper: the root's probability is the objectness of the box). Training on a
+with :math:`P(\\text{root}) = 1` (in detection the root's probability is the objectness of the box). Training on a
 label :math:`k` pushes up every node of its path, each in its own sibling softmax:
 :math:`-\\sum_{j \\in \\text{path}(k)} \\log P(j \\mid \\text{parent}(j))`; a label high in the tree (an image
 known only as "a dog") trains only the top of the path, which is how the tree merges data sets labelled at
 different granularities.
 
-The joint training rule: "When our network sees a detection image we backpropagate loss as normal. For
-classification loss, we only backpropagate loss at or above the corresponding level of the label" (which the path
-loss does), and for a classification image, which has no box, "we simply find the bounding box that predicts the
-highest probability for that class and we compute the loss on just its predicted tree" (Section 4). Darknet's
+The joint training rule (Section 4 of the paper): a detection image backpropagates the whole loss, its class loss
+only at and above the label's level of the tree (which the path loss does); a classification image, which has no box,
+backpropagates only the class loss, at the box that predicts the highest probability for its class. Darknet's
 ``region`` layer does the same: the best box maximises :math:`\\sigma(t_o) \\, P(\\text{label})`.
 
 Course-sized tree: :func:`digit_wordtree`, the ten digits grouped by shape under three parents.
@@ -144,8 +142,8 @@ class WordTree:
 
     def predict(self, conditional: Tensor, threshold: float = 0.5) -> tuple[Tensor, Tensor]:
         """Walk down from the root, each time to the most probable child, while the path's probability stays above
-        ``threshold`` (YOLO9000's detection-time rule: "we predict ... traversing the tree down, taking the highest
-        confidence path at every split until we reach some threshold").
+        ``threshold`` (YOLO9000's rule at test time: down the tree along the highest-confidence path until the
+        probability falls below a threshold).
 
         Args:
             conditional: ``(B, n)`` from :meth:`conditional`.
