@@ -30,18 +30,8 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from course_lib.exercises._random import randint as _randint
-from course_lib.exercises.core import (
-    CaseInput,
-    Exercise,
-    ExerciseSpec,
-    Opaque,
-    Raised,
-    Verdict,
-    capture,
-    compare_tensors,
-    plain,
-)
+from course_lib.exercises.core import CaseInput, Exercise, ExerciseSpec, Raised, Verdict, capture, compare_tensors
+from course_lib.exercises.core import gen as _gen, plain, randint as _randint, scalar_problem, sub_seed as _sub_seed
 from course_lib.exercises.core import require_inputs as _require, type_name as _type_name
 from course_lib.gan.losses import d_loss_ragan as _ref_d_ragan
 from course_lib.gan.losses import g_loss_ragan as _ref_g_ragan
@@ -68,35 +58,10 @@ EXERCISES: dict[str, Exercise] = {
 # ----------------------------------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------------------------------
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed))
-
-
-def _sub_seed(seed: int, k: int) -> int:
-    """A seed for the ``k``-th case drawn from a grading seed (distinct per case, stable across runs)."""
-    return (int(seed) * 998_244_353 + 7_919 * (k + 1)) % (2**62)
-
-
-
 def _scalar_problem(got: Any, expected: float, *, what: str, dtype: torch.dtype, rtol: float,
                     atol: float) -> str | None:
-    """``None`` if ``got`` is a 0-d (or one-element) real tensor of ``dtype`` close to ``expected``, else what is
-    wrong. The message shows the learner's value and the relative error, never the expected value."""
-    if type(got) is Raised:
-        return got.problem()
-    if type(got) is not torch.Tensor:
-        return f"the {what} should be a torch.Tensor, got {_type_name(got)}"
-    if got.numel() != 1:
-        return f"the {what} should be a single number (a 0-d tensor), got shape {tuple(got.shape)}"
-    if got.dtype != dtype:
-        return f"the {what} should have dtype {dtype} (that of the inputs), got {got.dtype}"
-    value = float(got.reshape(()).item())
-    if math.isnan(value) or math.isinf(value):
-        return f"the {what} is {value}: it should be finite"
-    if abs(value - expected) > atol + rtol * abs(expected):
-        rel = abs(value - expected) / max(abs(expected), 1e-12)
-        return f"the {what} is wrong: got {value:.6g}, a relative error of {rel:.2g}"
-    return None
+    """A one-element real tensor of ``dtype`` close to ``expected`` (:func:`~course_lib.exercises.core.scalar_problem`)."""
+    return scalar_problem(got, expected, what=what, rtol=rtol, atol=atol, dtype=dtype)
 
 
 def _tols(dtype: torch.dtype) -> tuple[float, float]:
@@ -295,7 +260,7 @@ def _cases_power_iteration(seed: int | None = None) -> list[CaseInput]:
         ("a wide 3 x 7 matrix, 3 rounds, float32", (3, 7), 3, torch.float32, "estimate", True),
         ("gradient of sigma with respect to W", (4, 4), 2, torch.float64, "gradient", True),
         ("a conv kernel (4, 2, 3, 3) as a (4, 18) matrix", (4, 2, 3, 3), 2, torch.float64, "estimate", True),
-        ("zero rounds: sigma from the start vectors", (5, 5), 0, torch.float64, "estimate", True),
+        ("four rounds on a square 5 x 5 matrix", (5, 5), 4, torch.float64, "estimate", True),
     ]
     cases = []
     for k, (name, shape, n_iters, dtype, what, hidden) in enumerate(plan):
@@ -336,12 +301,34 @@ def _call_power_iteration(fns: Sequence[Callable[..., Any]], inputs: Mapping[str
     return record
 
 
+def miyato_power_iteration(W: Tensor, u: Tensor, n_iters: int) -> tuple[Tensor, Tensor, Tensor]:
+    r"""The other accepted order, Miyato et al. (2018), Algorithm 1 (and ``torch.nn.utils.spectral_norm``):
+    ``n_iters >= 1`` rounds of :math:`v \leftarrow N(W^\top u)`, :math:`u \leftarrow N(W v)`, then
+    :math:`\sigma = u^\top W v` (differentiable in ``W`` only). After ``n`` rounds it returns :math:`(u_n, v_n)`
+    where :func:`course_lib.gan.spectral.spectral_norm_power_iteration` returns :math:`(u_n, v_{n+1})`."""
+    if n_iters < 1:
+        raise ValueError("Algorithm 1 needs at least one round.")
+    Wm = W.reshape(W.shape[0], -1)
+    with torch.no_grad():
+        for _ in range(n_iters):
+            v = Wm.detach().mT @ u
+            v = v / torch.linalg.vector_norm(v)
+            u = Wm.detach() @ v
+            u = u / torch.linalg.vector_norm(u)
+    return u @ Wm @ v, u, v
+
+
 def _reference_power_iteration(inputs: Mapping[str, Any]) -> dict[str, Any]:
-    W = inputs["W"].clone().requires_grad_(True)
-    sigma, u, v = _ref_power_iteration(W, inputs["u"], inputs["n_iters"])
-    (grad,) = torch.autograd.grad(sigma, W)
-    return {"sigma": float(sigma.detach()), "u": u, "v": v, "grad": grad, "dtype": W.dtype,
-            "compare": inputs["compare"], "exact": float(_ref_sigma_exact(W.detach().double()))}
+    """Both accepted orders: PyTorch's parametrization (the statement's) and Miyato et al.'s Algorithm 1."""
+    out: dict[str, Any] = {"dtype": inputs["W"].dtype, "compare": inputs["compare"],
+                           "exact": float(_ref_sigma_exact(inputs["W"].detach().double())), "orders": []}
+    orders = [_ref_power_iteration] + ([miyato_power_iteration] if inputs["n_iters"] >= 1 else [])
+    for fn in orders:
+        W = inputs["W"].clone().requires_grad_(True)
+        sigma, u, v = fn(W, inputs["u"], inputs["n_iters"])
+        (grad,) = torch.autograd.grad(sigma, W)
+        out["orders"].append({"sigma": float(sigma.detach()), "u": u.detach(), "v": v.detach(), "grad": grad})
+    return out
 
 
 def _compare_power_iteration(record: Any, expected: Mapping[str, Any]) -> str | None:
@@ -357,6 +344,14 @@ def _compare_power_iteration(record: Any, expected: Mapping[str, Any]) -> str | 
                                   dtype=dtype, rtol=1e-8, atol=1e-10)
         if problem is not None:
             return problem + " (the estimate should reach the largest singular value)"
+    # either order is right: the record must agree with one of them throughout (its first problem is reported)
+    problems = [_order_problem(record, order, expected["compare"], dtype, rtol, atol) for order in expected["orders"]]
+    return None if None in problems else problems[0]
+
+
+def _order_problem(record: Mapping[str, Any], expected: Mapping[str, Any], compare: str, dtype: torch.dtype,
+                   rtol: float, atol: float) -> str | None:
+    """The record against one order's (sigma, u, v) and, in the gradient case, its gradient."""
     problem = _scalar_problem(record["sigma"], expected["sigma"], what="estimate sigma", dtype=dtype, rtol=rtol,
                               atol=atol)
     if problem is not None:
@@ -365,7 +360,7 @@ def _compare_power_iteration(record: Any, expected: Mapping[str, Any]) -> str | 
         problem = compare_tensors(record[key], expected[key], rtol=rtol * 10, atol=atol * 10, what=what)
         if problem is not None:
             return problem
-    if expected["compare"] == "gradient":
+    if compare == "gradient":
         if not record.get("requires_grad", False):
             return "sigma is not differentiable with respect to W (it has no grad_fn)"
         grad = record["grad"]
@@ -524,12 +519,14 @@ SPECS: dict[str, ExerciseSpec] = {
     "5.1": ExerciseSpec(EXERCISES["5.1"], ("gradient_penalty",), _cases_gradient_penalty, _call_gradient_penalty,
                         _reference_gradient_penalty, _compare_gradient_penalty,
                         references=(_ref_gradient_penalty,), forbidden_modules=("course_lib.gan.penalties",),
-                        validate=_validate_gradient_penalty),
+                        validate=_validate_gradient_penalty, weights={3: 2, 4: 2, 6: 2}, keys=(3, 4, 6)),
     "5.2": ExerciseSpec(EXERCISES["5.2"], ("spectral_norm_power_iteration",), _cases_power_iteration,
                         _call_power_iteration, _reference_power_iteration, _compare_power_iteration,
                         references=(_ref_power_iteration, _ref_sigma_exact),
-                        forbidden_modules=("course_lib.gan.spectral",), validate=_validate_power_iteration),
+                        forbidden_modules=("course_lib.gan.spectral",), validate=_validate_power_iteration,
+                        weights={3: 2, 4: 2}, keys=(3, 4)),
     "5.3": ExerciseSpec(EXERCISES["5.3"], ("d_loss_ragan", "g_loss_ragan"), _cases_ragan, _call_ragan,
                         _reference_ragan, _compare_ragan, references=(_ref_d_ragan, _ref_g_ragan),
-                        forbidden_modules=("course_lib.gan.losses",), validate=_validate_ragan),
+                        forbidden_modules=("course_lib.gan.losses",), validate=_validate_ragan,
+                        weights={2: 2, 3: 2}, keys=(2, 3)),
 }
