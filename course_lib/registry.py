@@ -77,7 +77,7 @@ def _import_all() -> None:
 
     for module in ("course_lib.gan.models", "course_lib.gan.dcgan", "course_lib.gan.progan", "course_lib.gan.stylegan",
                    "course_lib.gan.lapgan", "course_lib.detection.yolo_v1",
-                   "course_lib.detection.yolo_v2"):
+                   "course_lib.detection.yolo_v2", "course_lib.detection.yolo_v3", "course_lib.detection.yolo_v4_tiny"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:  # a module not written yet
