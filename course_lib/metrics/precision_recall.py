@@ -27,6 +27,7 @@ from course_lib.metrics._checks import as_matrix
 __all__ = ["precision_recall", "knn_radii", "inside_manifold"]
 
 BLOCK = 1024  # rows per distance block
+_EXACT = "donot_use_mm_for_euclid_dist"  # direct differences: exact ties stay ties, blocks do not change bits
 
 
 def knn_radii(features: Tensor, k: int = 3, block: int = BLOCK) -> Tensor:
@@ -36,7 +37,7 @@ def knn_radii(features: Tensor, k: int = 3, block: int = BLOCK) -> Tensor:
     radii = torch.empty(n, dtype=features.dtype, device=features.device)
     for start in range(0, n, block):
         rows = features[start:start + block]  # (b, D)
-        d = torch.cdist(rows, features)  # (b, N)
+        d = torch.cdist(rows, features, compute_mode=_EXACT)  # (b, N)
         idx = torch.arange(start, start + rows.shape[0], device=features.device)
         d[torch.arange(rows.shape[0], device=features.device), idx] = float("inf")  # not its own neighbour
         radii[start:start + rows.shape[0]] = d.kthvalue(k, dim=1).values
@@ -47,7 +48,7 @@ def inside_manifold(points: Tensor, centres: Tensor, radii: Tensor, block: int =
     """``Tensor[M]`` bool: whether each of ``points`` (``[M, D]``) lies in some ball ``||p - c_i|| <= r_i``."""
     out = torch.empty(points.shape[0], dtype=torch.bool, device=points.device)
     for start in range(0, points.shape[0], block):
-        d = torch.cdist(points[start:start + block], centres)  # (b, N)
+        d = torch.cdist(points[start:start + block], centres, compute_mode=_EXACT)  # (b, N)
         out[start:start + block] = (d <= radii.unsqueeze(0)).any(dim=1)
     return out
 
