@@ -66,7 +66,8 @@ def _assign_vectorized(wh, anchors, masks):
     best = iou.argmax(1)
     table = {k: (s, j) for s, m in reversed(list(enumerate(masks))) for j, k in enumerate(m)}
     pairs = [table[int(k)] for k in best]
-    return (torch.tensor([p[0] for p in pairs], dtype=torch.long), torch.tensor([p[1] for p in pairs], dtype=torch.long))
+    return (torch.tensor([p[0] for p in pairs], dtype=torch.long),
+            torch.tensor([p[1] for p in pairs], dtype=torch.long))
 
 
 def _encode_box(box, anchors, masks, strides, variant=None):
@@ -147,7 +148,8 @@ def test_exercise_table():
 def test_assign_reference_passes(capsys):
     v = ch16.check_assign_scales(Y.assign_scales)
     assert (v.status, v.passed, v.total, v.points) == ("passed", 7, 7, 3)
-    assert capsys.readouterr().out.strip() == "[Exercise 16.1] Which scale and which anchor: PASSED 7/7 cases, 3/3 points"
+    assert capsys.readouterr().out.strip() == (
+        "[Exercise 16.1] Which scale and which anchor: PASSED 7/7 cases, 3/3 points")
 
 
 @pytest.mark.parametrize("fn", [_assign_loop, _assign_vectorized])

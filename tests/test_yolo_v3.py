@@ -69,7 +69,8 @@ def test_assign_scales_worked_examples():
     assert scale.dtype == torch.int64 and slot.dtype == torch.int64
 
 
-@pytest.mark.parametrize("masks", [Y.YOLOV3_MASKS, ((0, 1, 2), (3, 4, 5), (6, 7, 8)), ((0, 3, 6), (1, 4, 7), (2, 5, 8))])
+@pytest.mark.parametrize("masks", [Y.YOLOV3_MASKS, ((0, 1, 2), (3, 4, 5), (6, 7, 8)),
+                                   ((0, 3, 6), (1, 4, 7), (2, 5, 8))])
 def test_assign_scales_matches_loop(masks):
     g = torch.Generator().manual_seed(0)
     wh = torch.exp(torch.rand(200, 2, generator=g, dtype=F64) * 6 + 1.5)  # 4.5 to 1800 pixels
@@ -129,7 +130,8 @@ def test_darknet53_layers():
     total, c = _conv_bn_params(3, 32, 3), 32
     for k, n in enumerate((1, 2, 8, 8, 4), start=1):
         out = 32 * 2**k
-        total += _conv_bn_params(c, out, 3) + n * (_conv_bn_params(out, out // 2, 1) + _conv_bn_params(out // 2, out, 3))
+        block = _conv_bn_params(out, out // 2, 1) + _conv_bn_params(out // 2, out, 3)
+        total += _conv_bn_params(c, out, 3) + n * block
         c = out
     assert sum(p.numel() for p in net.parameters()) == total
     assert 40e6 < total < 41e6

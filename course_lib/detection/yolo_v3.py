@@ -45,7 +45,6 @@ box scale).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -57,6 +56,7 @@ from torch import Tensor, nn
 from course_lib.detection.anchors import wh_iou
 from course_lib.detection.boxes import box_iou_pairwise
 from course_lib.detection.nms import filter_then_nms, nms_then_classify
+from course_lib.detection.yolo_v1 import _example_images, _resolve_config  # shared with YOLOv1
 from course_lib.registry import register_model
 
 __all__ = [
@@ -326,24 +326,6 @@ class YoloV3SmallConfig(YoloV3Config):
     blocks: tuple[int, ...] = (1, 1, 1, 1, 1)
     head_depth: int = 3
     objectness_prior: float | None = 0.01
-
-
-def _resolve_config(config: Any, cls: type, overrides: dict[str, Any]) -> Any:
-    if config is None:
-        config = cls()
-    if not isinstance(config, YoloV3Config):
-        raise TypeError(f"config must be a {cls.__name__}, got {type(config).__name__}.")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise TypeError(f"unknown {cls.__name__} field(s) {unknown}; the fields are {sorted(known)}.")
-    return dataclasses.replace(config, **overrides)
-
-
-def _example_images(model: nn.Module, batch_size: int) -> Tensor:
-    p = next(model.parameters())
-    size = model.config.image_size
-    return torch.rand(batch_size, 3, size, size, device=p.device, dtype=p.dtype)
 
 
 def _expected_shape(model: nn.Module, batch_size: int) -> tuple[int, ...]:

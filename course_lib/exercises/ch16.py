@@ -72,16 +72,13 @@ WEIGHTS: dict[str, tuple[float, ...]] = {
 }
 
 
-def _anchor_list(anchors: Tensor) -> list[list[float]]:
-    return anchors.tolist()
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # Exercise 16.1: assign_scales
 # ----------------------------------------------------------------------------------------------------------------------
 def _traps(g: torch.Generator, anchors: Tensor, n: int, dtype: torch.dtype) -> Tensor:
     """``n`` box sizes whose best anchor by (w, h)-IoU is neither the nearest by Euclidean distance on (w, h), nor the
-    nearest by area, nor the best by intersection over the larger area (drawn at random, kept if they are such traps), with a clear margin between the two best IoUs."""
+    nearest by area, nor the best by intersection over the larger area (drawn at random, kept if they are such traps),
+    with a clear margin between the two best IoUs."""
     out: list[list[float]] = []
     a = anchors.to(torch.float64)
     lo, hi = math.log(float(a.min()) * 0.6), math.log(float(a.max()) * 1.3)
@@ -455,7 +452,8 @@ def _compare_class(record: Any, expected: Mapping[str, Any]) -> str | None:
     want = expected["value"]
     rtol, atol = (1e-10, 1e-12) if dtype == torch.float64 else (1e-5, 1e-5)
     if abs(value - want) > atol + rtol * abs(want):
-        return f"the loss is wrong: got {value:.6g}, a relative error of {abs(value - want) / max(abs(want), 1e-12):.2g}"
+        rel = abs(value - want) / max(abs(want), 1e-12)
+        return f"the loss is wrong: got {value:.6g}, a relative error of {rel:.2g}"
     if expected["empty"]:
         return None
     if not record.get("requires_grad", False):
