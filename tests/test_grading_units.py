@@ -622,3 +622,91 @@ def test_solutions_pass_fresh_cases(chapter, ex):
     for seed in (derive_seed("test", chapter), 1, 2**61 + 12345):
         verdict = spec.check(*fns, quiet=True, seed=seed)
         assert verdict.status == "passed", (seed, str(verdict))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# issue 10: the pieces of "cannot be forged by construction", one by one
+# ----------------------------------------------------------------------------------------------------------------------
+def test_graded_notebook_restores_a_solution_only_after_its_check(ch2):
+    plan = Plan({"2.1": S21, "2.2": S22, "2.3": S23}, {"2.1": set(), "2.2": set(), "2.3": free_names(S23)},
+                {"2.1", "2.2", "2.3"})
+    restore = {"2.2": [("course_lib.gan.losses", "g_loss_saturating", "def g_loss_saturating(x):\n    return x * 1234567\n")],
+               "2.3": [("course_lib.train.steps", "generator_step", "def generator_step():\n    pass\n")]}
+    tokens = {"2.1": "a" * 32, "2.2": "b" * 32, "2.3": "c" * 32}
+    nb, info = build_graded_notebook(ch2, plan, {}, cell_timeout=5, reference_timeout=50, tokens=tokens,
+                                     restore=restore)
+    kinds = [(info[i].kind, info[i].exercise) for i in range(len(nb.cells))]
+    assert kinds.index(("restore", "2.2")) == kinds.index(("probe", "2.2")) + 1
+    assert kinds.index(("restore", "2.2")) < kinds.index(("submission", "2.3"))
+    assert ("restore", "2.3") not in kinds   # nothing runs after the last check
+    assert "1234567" not in "".join(c.source for c in nb.cells[:kinds.index(("restore", "2.2"))])
+    probes = [c.source for i, c in enumerate(nb.cells) if info[i].kind == "probe"]
+    assert probes == [f"__course_grade__.probe({ex!r}, {tokens[ex]!r})" for ex in ("2.1", "2.2", "2.3")]
+
+
+def test_decoding_a_bomb_is_bounded(tmp_path):
+    """Shared references: 8 levels of 50 copies of the same list is a tiny file and 50**8 nodes to walk."""
+    import time
+
+    bomb: list = [0]
+    for _ in range(8):
+        bomb = [bomb] * 50
+    path = tmp_path / "bomb.pt"
+    torch.save({"format": 1, "cases": [bomb], "missing": [], "violations": []}, path)
+    assert path.stat().st_size < 100_000
+    payload = records.load_payload(path, 10 << 20)
+    start = time.monotonic()
+    with pytest.raises(records.RecordError, match="parts"):
+        records.decode(payload["cases"][0])
+    assert time.monotonic() - start < 5
+    budget = records.Budget(nodes=10**9, seconds=0.2)
+    with pytest.raises(records.RecordError, match="too long"):
+        records.decode(payload["cases"][0], budget=budget)
+
+
+def test_scan_timeit_options_and_config(ch2):
+    rules = ch2.exercises["2.1"].rules
+    for line in ("%timeit -n 3 -r 1 sum(range(10))", "%timeit -n3 -r1 -q sum(range(10))", "%time x = 1",
+                 "%timeit -o [i for i in range(3)]"):
+        assert prepare(S21 + "\n" + line + "\n", rules).violations == [], line
+    assert any("%config" in v for v in prepare("%config Application.log_level = 1\n" + S21, rules).violations)
+    assert prepare(S21 + "\n%timeit -n 3 eval('1')\n", rules).violations  # the statement itself is scanned
+
+
+def test_symlinks_and_special_files_are_refused(tmp_path):
+    real = tmp_path / "real.ipynb"
+    real.write_text(json.dumps(load(SOLUTION)))
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "link.ipynb").symlink_to(real)
+    os.mkfifo(tmp_path / "subs" / "pipe.ipynb")
+    (tmp_path / "subs" / "dir.ipynb").symlink_to(tmp_path, target_is_directory=True)
+    found = dict(collect_submissions([tmp_path / "subs"]))
+    assert sorted(found) == ["dir", "link", "pipe"]
+    for student, path in found.items():
+        sub = read_submission(path, student, {"2.1": ("optimal_discriminator",)})
+        assert sub.problem is not None and "refused" in sub.problem and not sub.cells, (student, sub.problem)
+
+
+def test_private_cases_are_reported_without_the_submissions_text(ch2):
+    info = ch2.exercises["2.1"]
+    cases = grading_cases(ch2, 5)["2.1"]
+    expected = [info.spec.reference(fresh(c.inputs)) for c in cases]
+    secret = Raised("ValueError", "the inputs were tensor([0.3000, 0.7000])")
+    payload = {"cases": [records.encode(secret)] * len(cases), "missing": []}
+    result = score_exercise(info, cases, expected, payload, private=set(range(len(cases))))
+    assert "0.3000" not in result.verdict + result.reason and "private case" in result.reason
+    assert "0.3000" in score_exercise(info, cases, expected, payload).reason  # an ordinary case quotes it
+
+
+def test_kernel_readable_hides_the_installed_library(tmp_path):
+    from course_lib.grading.build import package_dir
+    from course_lib.grading.runner import _hidden_folders
+    from course_lib.grading.sandbox import kernel_readable
+
+    build = tmp_path / "library"
+    build.mkdir()
+    paths = [Path(p) for p in kernel_readable([build], _hidden_folders())]
+    assert build.resolve() in paths and Path(sys.prefix).resolve() in paths
+    hidden = [package_dir(), REPO / "solutions", REPO / "tests"]
+    assert not [p for p in paths for h in hidden if p == h or h in p.parents]
+    assert not [p for p in paths if p in REPO.parents or p == REPO]

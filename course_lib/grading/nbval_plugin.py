@@ -51,7 +51,7 @@ _KERNEL: dict[str, Any] = {"pid": None, "watchdog": None}
 _LOCK = threading.Lock()
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _PR_SET_CHILD_SUBREAPER = 36
-HARD_GRACE = 5.0  # seconds past a cell's limit before its kernel is killed, whatever it still prints
+HARD_GRACE = 10.0  # seconds past a cell's limit before its kernel is killed, whatever it still prints
 
 
 class KernelDied(RuntimeError):

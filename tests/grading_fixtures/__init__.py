@@ -106,6 +106,10 @@ SWAPPED_21 = '''
 def optimal_discriminator(p_data, p_g):
     return p_g / (p_data + p_g)
 '''
+# Partial credit of these two under the weights and key cases of course_lib.exercises.ch02 (the same for the
+# notebook's cases and for the batch's seed with the private case): the swapped D* of 2.1 keeps 0.2 of 2 points, the
+# naive losses of 2.2 keep 1.2 of 3.
+SWAPPED_POINTS, NAIVE_POINTS = 0.2, 1.2
 PASSING_LINE = {"2.1": "[Exercise 2.1] The optimal discriminator: PASSED 6/6 cases, 2/2 points",
                 "2.3": "[Exercise 2.3] One iteration of Algorithm 1: PASSED 7/7 cases, 4/4 points"}
 
@@ -181,8 +185,9 @@ submission("reference_calls", _nb({
            "_d(_G, _D, torch.optim.SGD(_D.parameters(), lr=0.1), torch.randn(4, 2), torch.randn(4, 3), "
            "GANLoss('x', lambda r, f: (r - f).mean(), lambda f, r=None: -f.mean()))\n\n"
            "def discriminator_step(*args):\n    return _d(*args)\n\ndef generator_step(*args):\n    return _g(*args)\n",
-}), {"2.1": 0, "2.2": 0, "2.3": 0}, statuses={"2.1": "violation", "2.2": "violation", "2.3": "violation"},
-    reasons={"2.1": "imports", "2.2": "g_loss_saturating", "2.3": "discriminator_step"})
+}), {"2.1": 0, "2.2": 0, "2.3": 0}, statuses={"2.1": "violation", "2.2": "failed", "2.3": "failed"},
+    reasons={"2.1": "imports", "2.2": "is not available while an exercise is graded", "2.3": "not defined"},
+    feedback=["course_lib.train.steps.discriminator_step is not available while an exercise is graded"])
 submission("reload_and_interpreter_games", _nb({   # all caught by the scan: no kernel starts
     "2.1": "import importlib\nimport course_lib.gan.theory as _t\nimportlib.reload(_t)\n" + S21,
     "2.2": "import builtins\nbuiltins.print = lambda *a, **k: None\n" + S22,
@@ -222,9 +227,9 @@ _found = None
 try:
     _found = open({REAL_LOSSES!r}).read()                 # the installed source
 except OSError:
-    _child = _sp.run([sys.executable, '-c', 'import inspect, course_lib.gan.lo' + 'sses as m; '
-                      'print(inspect.getsource(m))'], capture_output=True, text=True)
-    _found = _child.stdout                            # a child Python's view of the library
+    _child = _sp.run([sys.executable, '-S', '-c', 'print(open(%r).read())' % {REAL_LOSSES!r}],
+                     capture_output=True, text=True)
+    _found = _child.stdout                            # a child process reading the installed file
 import os
 open('my_losses.py', 'w').write(_found or '')
 sys.path.insert(0, os.getcwd())
@@ -273,31 +278,31 @@ if _leaked:
     def optimal_discriminator(p_data, p_g):
         return p_g / (p_data + p_g)
 """
-RESULTS_22 = S22 + """
-
-import os as _os
-_calls = [0]
-_honest_ns = g_loss_non_saturating
-
-
-def g_loss_non_saturating(fake_logits):
-    _calls[0] += 1
-    if _calls[0] == 6:
-        torch.save({'format': 1, 'exercise': '2.2', 'cases': [], 'n_cases': 6, 'missing': [], 'complete': True,
-                    'interrupted': False, 'violations': []}, 'results/2.2.pt')
-        _os.chmod('results', 0o500)
-    return _honest_ns(fake_logits)
-"""
-HONEST_TOOLS_23 = S23 + """
+HONEST_TOOLS_22 = S22 + """
 
 import copy
 _t = copy.copy(torch.ones(3))
 torch.save({'t': torch.ones(2)}, 'saved.pt')
 %timeit -n 3 -r 1 sum(range(10))
 """
-submission("results_and_cases", _nb({"2.1": RESULTS_21, "2.2": RESULTS_22, "2.3": HONEST_TOOLS_23}),
-           {"2.1": 2, "2.2": 0, "2.3": 4}, statuses={"2.2": "violation"}, reasons={"2.2": "token"},
-           status_contains=["violation: 2.2"])
+# 2.3's generator step writes a results file of its own during the check, then lowers the kernel's file-size limit so
+# that the check cannot save over it (a deterministic stand-in for a thread that wins the race): void
+RESULTS_23 = S23 + """
+
+import pkgutil
+_honest_g = generator_step
+
+
+def generator_step(G, D, opt_g, z, loss):
+    torch.save({'format': 1, 'exercise': '2.3', 'cases': [], 'n_cases': 7, 'missing': [], 'complete': True,
+                'interrupted': False, 'violations': []}, 'results/2.3.pt')
+    _res = pkgutil.resolve_name('reso' + 'urce')
+    _res.setrlimit(_res.RLIMIT_FSIZE, (1, _res.getrlimit(_res.RLIMIT_FSIZE)[1]))
+    return _honest_g(G, D, opt_g, z, loss)
+"""
+submission("results_and_cases", _nb({"2.1": RESULTS_21, "2.2": HONEST_TOOLS_22, "2.3": RESULTS_23}),
+           {"2.1": 2, "2.2": 3, "2.3": 0}, statuses={"2.3": "violation"}, reasons={"2.3": "token"},
+           status_contains=["violation: 2.3"])
 
 # Processes and stalls: a detached process (setsid -f) that would outlive the kernel; a loop that swallows the
 # interrupt and prints every half second (nbval's per-message wait never ends: the hard deadline does); 2.3 honest.
@@ -328,13 +333,13 @@ SECRETS_21 = S21 + """
 
 import os
 _found = []
-for _pid in os.listdir('/proc'):
+for _pid in [1, os.getppid(), *range(max(2, os.getpid() - 3000), os.getpid() + 100)]:  # /proc cannot be listed
     for _what in ('cmdline', 'environ'):
         try:
             _text = open(f'/proc/{_pid}/{_what}', 'rb').read().decode(errors='replace')
         except OSError:
             continue
-        if _pid.isdigit() and int(_pid) != os.getpid() and ('seed' in _text or 'KEY' in _text):
+        if _pid != os.getpid() and ('seed' in _text or 'KEY' in _text):
             _found.append(_text.replace(chr(0), ' ')[:200])
 for _path in ('cases/2.1.pt', '../private/cases/2.1.pt'):
     try:
@@ -360,7 +365,7 @@ def _chatter():
     for _ in range(2000):
         if type(sys.stdout).__name__ == '_Discard':
             seen = True
-            _out.write('[course-grade] exercise 2.2: outputs recorded, and more\n')
+            _out.write('[course-grade] exercise 2.2: outputs recorded, and more' + chr(10))
             _out.flush()
         elif seen:
             return
