@@ -15,6 +15,7 @@ from course_lib.detection import yolo_v1 as Y
 from course_lib.detection.nms import batched_nms
 from course_lib.exercises import ch14, not_implemented
 from course_lib.exercises.core import STARS
+from exercise_suite import rescored
 
 F64 = torch.float64
 
@@ -247,7 +248,7 @@ def test_encode_stub():
 def test_encode_wrong(variant, passed):
     v = ch14.check_encode_targets(lambda *a: _encode_loop(*a, variant=variant), quiet=True)
     assert v.status == "failed" and v.passed == passed, (variant, v.passed, v.messages)
-    assert v.points == round(3 * passed / 7, 2)
+    assert v.points == rescored(ch14.SPECS["14.1"], lambda *a: _encode_loop(*a, variant=variant))
     assert len(_numbers("\n".join(v.messages))) <= 2  # one wrong entry at most, never the whole target
 
 
@@ -310,7 +311,7 @@ def test_responsible_stub():
 def test_responsible_wrong(variant, passed):
     v = ch14.check_responsible_predictor(lambda *a: _responsible_loop(*a, variant=variant), quiet=True)
     assert v.status == "failed" and v.passed == passed, (variant, v.passed, v.messages)
-    assert v.points == round(3 * passed / 7, 2)
+    assert v.points == rescored(ch14.SPECS["14.2"], lambda *a: _responsible_loop(*a, variant=variant))
     assert len(_numbers("\n".join(v.messages))) <= 2
 
 
@@ -364,7 +365,7 @@ def test_loss_stub():
 def test_loss_wrong(variant, passed):
     v = ch14.check_loss_terms(lambda *a: _terms_written_out(*a, variant=variant), quiet=True)
     assert v.status == "failed" and v.passed == passed, (variant, v.passed, v.messages)
-    assert v.points == round(4 * passed / 6, 2)
+    assert v.points == rescored(ch14.SPECS["14.3"], lambda *a: _terms_written_out(*a, variant=variant))
     assert len(_numbers("\n".join(v.messages))) <= 2
 
 
@@ -440,7 +441,7 @@ def test_decode_stub():
 def test_decode_wrong(variant, passed):
     v = ch14.check_decode(lambda *a: _decode_written_out(*a, variant=variant), quiet=True)
     assert v.status == "failed" and v.passed == passed, (variant, v.passed, v.messages)
-    assert v.points == round(3 * passed / 7, 2)
+    assert v.points == rescored(ch14.SPECS["14.4"], lambda *a: _decode_written_out(*a, variant=variant))
     assert len(_numbers("\n".join(v.messages))) <= 2
 
 

@@ -46,19 +46,10 @@ from course_lib.detection.yolo_v1 import encode_batch as _ref_encode_batch
 from course_lib.detection.yolo_v1 import encode_targets as _ref_encode_targets
 from course_lib.detection.yolo_v1 import signed_sqrt
 from course_lib.detection.yolo_v1 import yolo_v1_loss as _ref_yolo_v1_loss
-from course_lib.exercises._random import gen as _gen, randint as _randint, sub_seed as _sub_seed, uniform as _uniform
-from course_lib.exercises.core import (
-    CaseInput,
-    Exercise,
-    ExerciseSpec,
-    Opaque,
-    Raised,
-    Verdict,
-    capture,
-    compare_tensors,
-    plain,
-)
-from course_lib.exercises.core import require_inputs as _require, type_name as _type_name
+from course_lib.exercises.core import CaseInput, Exercise, ExerciseSpec, Opaque, Raised, Verdict, capture
+from course_lib.exercises.core import compare_tensors, gen as _gen, plain, randint as _randint, scalar_problem
+from course_lib.exercises.core import require_inputs as _require, sub_seed as _sub_seed, type_name as _type_name
+from course_lib.exercises.core import uniform as _uniform
 
 __all__ = [
     "EXERCISES",
@@ -263,23 +254,8 @@ def _near_targets(g: torch.Generator, target: Tensor, B: int, C: int, spread: fl
 
 def _relative_problem(got: Any, expected: float, dtype: torch.dtype, what: str, rtol: float,
                       atol: float) -> str | None:
-    """``None`` if ``got`` is a real one-element tensor of ``dtype`` close to ``expected``; the message never shows
-    ``expected``."""
-    if type(got) is Raised:
-        return got.problem()
-    if type(got) is not torch.Tensor:
-        return f"the {what} should be a torch.Tensor, got {_type_name(got)}"
-    if got.numel() != 1:
-        return f"the {what} should be a single number (a 0-d tensor), got shape {tuple(got.shape)}"
-    if got.dtype != dtype:
-        return f"the {what} should have the predictions' dtype {dtype}, got {got.dtype}"
-    value = float(got.reshape(()).to(torch.float64))
-    if math.isnan(value) or math.isinf(value):
-        return f"the {what} is {value}: it should be finite"
-    if abs(value - expected) > atol + rtol * abs(expected):
-        rel = abs(value - expected) / max(abs(expected), 1e-12)
-        return f"the {what} is wrong: got {value:.6g}, a relative error of {rel:.2g}"
-    return None
+    """A real one-element tensor of ``dtype`` close to ``expected`` (the message never shows ``expected``)."""
+    return scalar_problem(got, expected, what=what, rtol=rtol, atol=atol, dtype=dtype)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -803,17 +779,19 @@ def check_decode(fn: Callable[..., Any], *, quiet: bool = False) -> Verdict:
 SPECS: dict[str, ExerciseSpec] = {
     "14.1": ExerciseSpec(EXERCISES["14.1"], ("encode_targets",), _cases_encode, _call_encode, _reference_encode,
                          _compare_encode, references=(_ref_encode_targets, _ref_encode_batch),
-                         forbidden_modules=("course_lib.detection.yolo_v1",), validate=_validate_encode),
+                         forbidden_modules=("course_lib.detection.yolo_v1",), validate=_validate_encode,
+                         weights={2: 2, 3: 2, 4: 2}, keys=(2, 3, 4)),
     "14.2": ExerciseSpec(EXERCISES["14.2"], ("responsible_predictor",), _cases_responsible, _call_responsible,
                          _reference_responsible, _compare_responsible,
                          references=(reference_responsible_predictor, _ref_yolo_v1_loss),
-                         forbidden_modules=("course_lib.detection.yolo_v1",), validate=_validate_responsible),
+                         forbidden_modules=("course_lib.detection.yolo_v1",), validate=_validate_responsible,
+                         weights={1: 2, 2: 2, 4: 2, 5: 2}, keys=(1, 2, 4, 5)),
     "14.3": ExerciseSpec(EXERCISES["14.3"], ("yolo_loss_terms",), _cases_loss, _call_loss, _reference_loss,
                          _compare_loss, references=(reference_loss_terms, _ref_yolo_v1_loss),
-                         validate=_validate_loss),
+                         validate=_validate_loss, weights={1: 2, 3: 2, 4: 2}, keys=(1, 3, 4)),
     "14.4": ExerciseSpec(EXERCISES["14.4"], ("decode_filter_then_nms",), _cases_decode, _call_decode,
                          _reference_decode, _compare_decode,
                          references=(_ref_decode, _ref_decode_predictions, _ref_cell_boxes_to_xyxy,
                                      _ref_filter_then_nms, _ref_nms_then_classify),
-                         validate=_validate_decode),
+                         validate=_validate_decode, weights={2: 2, 3: 2}, keys=(2, 3)),
 }
