@@ -264,6 +264,7 @@ def test_streaming_from_a_dataloader_a_feature_function_and_a_generator():
     assert torch.allclose(mu, ref_mu) and torch.allclose(sigma, ref_sigma, atol=1e-6)
     batches = generated_batches(lambda b: torch.ones(b, 3) * torch.arange(b).unsqueeze(1), n=250, batch_size=100)
     mu, _ = streaming_statistics(batches, max_samples=120, progress=False)
+    assert torch.is_grad_enabled()  # the half-consumed generator left grad mode as it was
     assert torch.allclose(mu, torch.full((3,), (99 * 100 / 2 + 19 * 20 / 2) / 120, dtype=torch.float64))
 
 

@@ -129,5 +129,6 @@ def generated_batches(sample: Callable[[int], Tensor], n: int, batch_size: int =
     while done < n:
         b = min(batch_size, n - done)
         with torch.no_grad():
-            yield sample(b)
+            batch = sample(b)
+        yield batch  # outside the no_grad block: a paused generator must not leave grad mode off for its caller
         done += b
