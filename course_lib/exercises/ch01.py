@@ -513,7 +513,8 @@ def check_conditional_mean(fn: Callable[[Tensor, Tensor, Tensor, float], Tensor]
 SPECS: dict[str, ExerciseSpec] = {
     "1.1": ExerciseSpec(EXERCISES["1.1"], ("inverse_cdf",), _cases_inverse_cdf, _call_inverse_cdf,
                         _reference_inverse_cdf, _compare_inverse_cdf, references=(inverse_cdf,),
-                        input_types={"pdf_values": Tensor, "grid": Tensor, "u": Tensor}, weights={3: 2, 5: 2}, keys=(3, 5)),
+                        input_types={"pdf_values": Tensor, "grid": Tensor, "u": Tensor}, weights={3: 2, 5: 2},
+                        keys=(3, 5)),
     "1.2": ExerciseSpec(EXERCISES["1.2"], ("kl_divergence",), _cases_kl_divergence, _call_kl_divergence,
                         _reference_kl_divergence, _compare_kl_divergence, references=(_reference_kl,),
                         forbidden_modules=("course_lib.gan.theory",), input_types={"p": Tensor, "q": Tensor},

@@ -21,7 +21,6 @@ relative error, never the expected value.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 

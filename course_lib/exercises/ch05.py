@@ -23,7 +23,6 @@ non-finite value, a missing gradient, the learner's value and its relative error
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
@@ -32,7 +31,7 @@ from torch import Tensor, nn
 
 from course_lib.exercises.core import CaseInput, Exercise, ExerciseSpec, Raised, Verdict, capture, compare_tensors
 from course_lib.exercises.core import gen as _gen, plain, randint as _randint, scalar_problem, sub_seed as _sub_seed
-from course_lib.exercises.core import require_inputs as _require, type_name as _type_name
+from course_lib.exercises.core import require_inputs as _require
 from course_lib.gan.losses import d_loss_ragan as _ref_d_ragan
 from course_lib.gan.losses import g_loss_ragan as _ref_g_ragan
 from course_lib.gan.penalties import gradient_penalty as _ref_gradient_penalty
@@ -60,7 +59,8 @@ EXERCISES: dict[str, Exercise] = {
 # ----------------------------------------------------------------------------------------------------------------------
 def _scalar_problem(got: Any, expected: float, *, what: str, dtype: torch.dtype, rtol: float,
                     atol: float) -> str | None:
-    """A one-element real tensor of ``dtype`` close to ``expected`` (:func:`~course_lib.exercises.core.scalar_problem`)."""
+    """A one-element real tensor of ``dtype`` close to ``expected``; see
+    :func:`~course_lib.exercises.core.scalar_problem`."""
     return scalar_problem(got, expected, what=what, rtol=rtol, atol=atol, dtype=dtype)
 
 

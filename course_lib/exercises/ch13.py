@@ -365,8 +365,8 @@ def check_nms(fn: Callable[[Tensor, Tensor, float], Tensor], *, quiet: bool = Fa
 
     Expected: the indices (int64) of the boxes that greedy NMS keeps, by decreasing score: visit the boxes by
     decreasing score, equal scores in index order; keep a box unless a box kept before it has IoU :math:`>`
-    ``iou_threshold`` with it. Compared exactly with :func:`course_lib.detection.nms.nms` (the tie case has 14-20 pairs of
-    equal-score boxes, enough for torch's default sort to visit them out of index order).
+    ``iou_threshold`` with it. Compared exactly with :func:`course_lib.detection.nms.nms` (the tie case has 14-20
+    pairs of equal-score boxes, enough for torch's default sort to visit them out of index order).
     """
     return SPECS["13.2"].check(fn, quiet=quiet)
 

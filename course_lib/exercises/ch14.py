@@ -28,7 +28,6 @@ term, the first wrong entry) without printing the whole expected answer.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 

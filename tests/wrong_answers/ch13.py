@@ -100,14 +100,13 @@ def nms_ge(boxes, scores, threshold):
 
 
 def nms_suppressed_suppress(boxes, scores, threshold):
-    """Every box suppresses its overlaps, kept or not."""
+    """Every box suppresses its overlaps, kept or not: keep a box only if no better-scored box overlaps it."""
     order = torch.sort(scores, descending=True, stable=True).indices
-    ious = iou(boxes, boxes) if len(boxes) else torch.zeros(0, 0)
-    keep = []
-    for rank, i in enumerate(order.tolist()):
-        if not any(bool(ious[j, i] > threshold) for j in order[:rank].tolist()):
-            keep.append(i)
-    return torch.tensor(keep, dtype=torch.int64)
+    if len(order) == 0:
+        return order
+    ious = iou(boxes[order], boxes[order])
+    earlier = torch.tril(ious > threshold, diagonal=-1).any(dim=1)
+    return order[~earlier]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
