@@ -318,11 +318,11 @@ def check_precision_recall(fn: Callable[[Tensor, Tensor, int], dict[str, float]]
 SPECS: dict[str, ExerciseSpec] = {
     "6.1": ExerciseSpec(EXERCISES["6.1"], ("fid",), _cases_fid, _call_fid, _reference_fid, _compare_fid,
                         references=(_ref_fid, _ref_frechet, _ref_stats), forbidden_modules=_FORBIDDEN,
-                        validate=_validate_fid),
+                        validate=_validate_fid, keys=(2, 5)),
     "6.2": ExerciseSpec(EXERCISES["6.2"], ("inception_score",), _cases_inception_score, _call_inception_score,
                         _reference_inception_score, _compare_inception_score, references=(_ref_is,),
-                        forbidden_modules=_FORBIDDEN, validate=_validate_inception_score),
+                        forbidden_modules=_FORBIDDEN, validate=_validate_inception_score, keys=(2,)),
     "6.3": ExerciseSpec(EXERCISES["6.3"], ("precision_recall",), _cases_precision_recall, _call_precision_recall,
                         _reference_precision_recall, _compare_precision_recall, references=(_ref_pr,),
-                        forbidden_modules=_FORBIDDEN, validate=_validate_precision_recall),
+                        forbidden_modules=_FORBIDDEN, validate=_validate_precision_recall, keys=(1, 2, 5)),
 }
