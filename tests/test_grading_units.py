@@ -442,7 +442,8 @@ def test_score_exercise_partial_and_stopped(ch2):
     swapped = (lambda p, q: q / (p + q),)
     recs = [records.encode(info.spec.call(swapped, fresh(c.inputs))) for c in cases]
     full = score_exercise(info, cases, expected, {"cases": recs})
-    assert full.status == "failed" and full.passed == 1 and full.points == round(2 / 6, 2)
+    # 'equal densities' (weight 1) passes; the key cases weigh 2: 1 / 9 of the points
+    assert full.status == "failed" and full.passed == 1 and full.points == round(2 / 9, 2)
     assert full.verdict.startswith("[Exercise 2.1] The optimal discriminator: FAILED 1/6 cases")
     stopped = score_exercise(info, cases, expected, {"cases": recs[:3]}, "the check stopped here: time")
     assert stopped.passed == 1 and stopped.total == 6
