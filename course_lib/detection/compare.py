@@ -41,6 +41,7 @@ __all__ = [
     "available_adapters",
     "Budget",
     "make_detection_data",
+    "images_as_float",
     "count_parameters",
     "measure_fps",
     "train_detector",
@@ -239,7 +240,7 @@ def make_detection_data(n_images: int, image_size: int, *, train: bool, seed: in
     return images, targets
 
 
-def _as_float(images: Tensor) -> Tensor:
+def images_as_float(images: Tensor) -> Tensor:
     """uint8 ``(N, 1, S, S)`` -> float ``(N, 3, S, S)`` in [0, 1] (a float input passes through)."""
     if images.dtype == torch.uint8:
         images = images.float().div(255)
@@ -296,7 +297,7 @@ def train_detector(adapter: DetectorAdapter, images: Tensor, targets: Targets, i
     device = torch.device(device)
     torch.manual_seed(budget.seed)
     model = adapter.build(image_size, num_classes).to(device)
-    batches = InMemoryBatches(images, targets, budget.batch_size, seed=budget.seed, transform=_as_float,
+    batches = InMemoryBatches(images, targets, budget.batch_size, seed=budget.seed, transform=images_as_float,
                               device=device)
     optimizer = torch.optim.Adam(model.parameters(), lr=budget.lr)
     scheduler = warmup_cosine_scheduler(optimizer, budget.steps, budget.warmup_steps)
@@ -321,7 +322,7 @@ def evaluate_detector(adapter: DetectorAdapter, model: nn.Module, images: Tensor
     detections: list[dict[str, Tensor]] = []
     with torch.no_grad():
         for k in range(0, images.shape[0], batch_size):
-            pred = model(_as_float(images[k : k + batch_size]).to(device))
+            pred = model(images_as_float(images[k : k + batch_size]).to(device))
             detections += [{key: v.cpu() for key, v in d.items()}
                            for d in adapter.decode(model, pred, conf_threshold, iou_threshold)]
     voc = mean_average_precision(detections, targets, iou_threshold=0.5, method="voc")
