@@ -29,6 +29,7 @@ from torch import Tensor
 
 from course_lib.exercises._random import gen as _gen, randint as _randint, sub_seed as _sub_seed
 from course_lib.exercises.core import CaseInput, Exercise, ExerciseSpec, Raised, Verdict, capture, plain
+from course_lib.exercises.core import scalar_problem
 from course_lib.exercises.core import require_inputs as _require, type_name as _type_name
 from course_lib.metrics.frechet import fid_from_features as _ref_fid
 from course_lib.metrics.frechet import frechet_distance as _ref_frechet
@@ -51,30 +52,9 @@ _FORBIDDEN = ("course_lib.metrics.frechet", "course_lib.metrics.inception_score"
 # ----------------------------------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------------------------------
-def _number(got: Any, what: str) -> tuple[float | None, str | None]:
-    """``(value, None)`` for a real float/int or a one-element real tensor, else ``(None, problem)``."""
-    if type(got) is Raised:
-        return None, got.problem()
-    if type(got) is torch.Tensor:
-        if got.numel() != 1 or got.is_complex():
-            return None, f"the {what} should be a single real number, got a tensor of shape {tuple(got.shape)}" \
-                         f"{' (complex)' if got.is_complex() else ''}"
-        return float(got.reshape(()).item()), None
-    if type(got) in (float, int):
-        return float(got), None
-    return None, f"the {what} should be a number (float or 0-d tensor), got {_type_name(got)}"
-
-
 def _close(got: Any, expected: float, what: str, rtol: float, atol: float) -> str | None:
-    value, problem = _number(got, what)
-    if problem is not None:
-        return problem
-    if math.isnan(value) or math.isinf(value):
-        return f"the {what} is {value}: it should be finite"
-    if abs(value - expected) > atol + rtol * abs(expected):
-        rel = abs(value - expected) / max(abs(expected), 1e-12)
-        return f"the {what} is wrong: got {value:.6g}, a relative error of {rel:.2g}"
-    return None
+    """A float, an int or a one-element real tensor close to ``expected`` (core's message: value and error only)."""
+    return scalar_problem(got, expected, what=what, rtol=rtol, atol=atol, numbers=True)
 
 
 def _correlated(g: torch.Generator, n: int, d: int, shift: float, scale: float) -> Tensor:
