@@ -199,6 +199,8 @@ class TestWalk:
         box = L.latent_walk_widget(tiny_g, torch.randn(3, 4), torch.randn(3, 4), steps=4)
         slider, stack = box.children
         assert isinstance(slider, widgets.IntSlider) and (slider.min, slider.max, slider.value) == (0, 3, 0)
+        # its values are frame numbers, and it says so (issue 18: a label "t" over 0..3 was a lie)
+        assert slider.description == "frame" and slider.tooltip == "frame j of the walk shows t = j / 3"
         assert isinstance(stack, widgets.Stack) and len(stack.children) == 4 and stack.selected_index == 0
         assert all(isinstance(im, widgets.Image) and im.value[:8] == b"\x89PNG\r\n\x1a\n" for im in stack.children)
         assert len({im.value for im in stack.children}) == 4  # four different frames

@@ -273,7 +273,7 @@ def latent_walk_widget(
     method: str = "slerp",
     value_range: tuple[float, float] = (-1.0, 1.0),
     width: int = 512,
-    description: str = "t",
+    description: str = "frame",
 ) -> Any:
     """An ipywidgets slider over the latent walk from ``z0`` to ``z1`` that also works in the static book.
 
@@ -296,7 +296,8 @@ def latent_walk_widget(
         steps: frames, at least 2; method: ``"slerp"`` or ``"lerp"``.
         value_range: the generator's output range (``(-1, 1)`` for Tanh).
         width: display width of a frame, in pixels.
-        description: the slider's label.
+        description: the slider's label; its values are frame numbers ``0 .. steps - 1`` (the default label says
+            so, "frame"; the tooltip gives the matching :math:`t`), not the interpolation weight itself.
 
     Returns:
         ``ipywidgets.VBox([slider, stack])``: ``box.children[0]`` is the ``IntSlider`` (values ``0 .. steps - 1``,
@@ -313,7 +314,8 @@ def latent_walk_widget(
         for frame in frames
     ]
     stack = widgets.Stack(images, selected_index=0)
-    slider = widgets.IntSlider(value=0, min=0, max=steps - 1, step=1, description=description, continuous_update=True)
+    slider = widgets.IntSlider(value=0, min=0, max=steps - 1, step=1, description=description, continuous_update=True,
+                               tooltip=f"frame j of the walk shows t = j / {steps - 1}")
     link = widgets.jslink((slider, "value"), (stack, "selected_index"))  # runs in the browser: works without a kernel
     box = widgets.VBox([slider, stack])
     box.walk_link = link  # keep the link alive as long as the widget
