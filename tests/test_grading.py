@@ -70,6 +70,8 @@ def _check(name: str, row: dict, exp: dict, problems: list[str]) -> None:
     for word in exp.get("status_contains", []):
         if word not in row["status"]:
             problems.append(f"{name}: status {row['status']!r} lacks {word!r}")
+    if "status_any" in exp and not any(word in row["status"] for word in exp["status_any"]):
+        problems.append(f"{name}: status {row['status']!r} has none of {exp['status_any']}")
     for ex, status in exp.get("statuses", {}).items():
         if row["exercises"][ex]["status"] != status:
             problems.append(f"{name}: exercise {ex} status {row['exercises'][ex]['status']!r}, expected {status!r}")

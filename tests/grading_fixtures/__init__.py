@@ -407,7 +407,9 @@ submission("memory_hogs", _nb({
     # shared memory escapes RLIMIT_DATA; the grader's watchdog sees the resident memory grow and kills the kernel
     "2.2": "import mmap\n_m = mmap.mmap(-1, 4 * 2**30, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)\n" + S22,
     "2.3": S23,
-}), {"2.1": 0, "2.2": 0, "2.3": 4}, status_contains=["memory: 2.2"], reasons={"2.1": "allocate"})
+}), {"2.1": 0, "2.2": 0, "2.3": 4}, status_any=["memory: 2.2", "timeout: 2.2"], reasons={"2.1": "allocate"})
+# (on a loaded machine, filling 4 GiB of shared memory can take longer than the cell's hard deadline, which then
+# stops it first: either way the exercise, and only it, is lost)
 submission("noisy_output_and_warnings", _nb({
     "2.1": "print('x' * 5_000_000)\n" + S21.replace(
         "    total = p_data + p_g", "    import warnings\n    warnings.warn('hmm')\n    total = p_data + p_g"),
