@@ -483,11 +483,10 @@ def plot_zoo_samples(runs: Sequence[ZooRun], n: int = 16, columns: int = 5, titl
             ax.set_xlabel("$x_1$")
             ax.set_ylabel("$x_2$")
         else:
-            side = math.isqrt(x.shape[0])
-            imgs = x[: side * side, 0].clamp(-1, 1)  # (side^2, H, W), the first channel
-            h, w = imgs.shape[-2:]
-            grid = imgs.reshape(side, side, h, w).permute(0, 2, 1, 3).reshape(side * h, side * w)
-            ax.imshow(grid.numpy(), cmap="gray", vmin=-1, vmax=1)
+            from course_lib.viz.plots import make_grid_array
+
+            grid = make_grid_array(x, nrow=math.isqrt(x.shape[0]), padding=1)  # values in [-1, 1] -> [0, 1]
+            ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
         ax.set_title(f"{run.name}\n{run.trainer.step} steps, {run.seconds:.1f} s", fontsize=9)
     if title:
         fig.suptitle(title)

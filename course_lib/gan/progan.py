@@ -508,8 +508,8 @@ class ProgressiveGrowing(Callback):
 
 def _zoo_models(sample_shape: tuple[int, ...], z_dim: int) -> tuple[nn.Module, nn.Module]:
     c, size = sample_shape[0], sample_shape[-1]
-    return (ProGANGenerator(z_dim, c, size, widths=32, level=0),
-            ProGANDiscriminator(c, size, widths=32, level=0))
+    return (ProGANGenerator(z_dim, c, size, widths=16, level=0),
+            ProGANDiscriminator(c, size, widths=16, level=0))
 
 
 def _register_zoo() -> None:
@@ -527,7 +527,7 @@ def _register_zoo() -> None:
          "course_lib.gan.progan.ProgressiveGrowing", "course_lib.gan.progan.pixel_norm",
          "course_lib.gan.progan.minibatch_stddev", "course_lib.gan.progan.EqualizedConv2d"),
         "chapters/09_progressive_and_style/theory",
-        FastRecipe(_zoo_models, loss="non_saturating", steps=120, batch_size=32,
+        FastRecipe(_zoo_models, loss="non_saturating", steps=90, batch_size=32,
                    config={"lr_g": 1e-3, "lr_d": 1e-3, "betas": (0.0, 0.99)},
                    callbacks=lambda steps: [ProgressiveGrowing(fade_steps=steps // 3, stable_steps=steps // 3)],
                    note="4x4 then 8x8 with a fade-in; the paper's Adam(1e-3, (0, 0.99)) but the non-saturating "

@@ -482,8 +482,8 @@ def _zoo_models(version: int):
     def build(sample_shape: tuple[int, ...], z_dim: int) -> tuple[nn.Module, nn.Module]:
         c, size = sample_shape[0], sample_shape[-1]
         cls = StyleGANGenerator if version == 1 else StyleGAN2Generator
-        return (cls(z_dim, 32, c, size, widths=32, mapping_layers=8),
-                ProGANDiscriminator(c, size, widths=32))
+        return (cls(z_dim, 32, c, size, widths=16, mapping_layers=8),
+                ProGANDiscriminator(c, size, widths=16))
 
     build.__qualname__ = build.__name__ = f"stylegan{'' if version == 1 else '2'}_models"
     return build
@@ -504,7 +504,7 @@ def _register_zoo() -> None:
          "course_lib.gan.stylegan.adain", "course_lib.gan.stylegan.NoiseInjection",
          "course_lib.gan.stylegan.style_mix", "course_lib.gan.stylegan.truncate"),
         chapter,
-        FastRecipe(_zoo_models(1), loss="non_saturating", steps=100, batch_size=32,
+        FastRecipe(_zoo_models(1), loss="non_saturating", steps=80, batch_size=32,
                    config={"lr_g": 1e-3, "lr_d": 1e-3, "betas": (0.0, 0.99)},
                    note="ProGAN's discriminator, the paper's Adam(1e-3, (0, 0.99)); no R1 penalty, to fit the "
                         "budget."),
@@ -518,7 +518,7 @@ def _register_zoo() -> None:
         ("karras2020stylegan2",),
         ("course_lib.gan.stylegan.StyleGAN2Generator", "course_lib.gan.stylegan.modulated_conv2d"),
         chapter,
-        FastRecipe(_zoo_models(2), loss="non_saturating", steps=100, batch_size=32,
+        FastRecipe(_zoo_models(2), loss="non_saturating", steps=80, batch_size=32,
                    config={"lr_g": 1e-3, "lr_d": 1e-3, "betas": (0.0, 0.99)},
                    note="ProGAN's discriminator instead of the residual one; no R1 or path length penalty."),
     ))

@@ -88,6 +88,8 @@ _CH5 = "chapters/05_losses_regularizers/theory"
 _L = "course_lib.gan.losses."
 _P = "course_lib.gan.penalties."
 
+_FAST = {"lr_g": 1e-3, "lr_d": 1e-3}  # Adam at 1e-3 (DCGAN's beta1 0.5): five times DCGAN's 2e-4
+_FAST_NOTE = "Adam at 1e-3, five times DCGAN's 2e-4, to move in a few hundred steps."
 _WGAN_ADAM = {"n_critic": 5, "optimizer": "adam", "lr_d": 1e-4, "lr_g": 1e-4, "betas": (0.0, 0.9)}
 
 # --- chapters 2-5 ------------------------------------------------------------------------------------------------
@@ -100,7 +102,7 @@ for _entry in (
         ("goodfellow2014gan",),
         (_L + "d_loss_minimax", _L + "g_loss_non_saturating", "course_lib.gan.models.MLPGenerator",
          "course_lib.gan.models.MLPDiscriminator"),
-        _CH2, FastRecipe(mlp_models, loss="non_saturating", steps=300),
+        _CH2, FastRecipe(mlp_models, loss="non_saturating", steps=200, config=_FAST, note=_FAST_NOTE),
     ),
     ZooEntry(
         "lsgan", "LSGAN", "Least squares replace the cross-entropy, so fakes far on the right side of the boundary "
@@ -109,7 +111,7 @@ for _entry in (
         r"\qquad L_G = \tfrac12\mathbb E_z[(D(G(z)) - 1)^2]",
         ("mao2017lsgan",),
         (_L + "d_loss_least_squares", _L + "g_loss_least_squares", _L + "d_loss_lsgan_pearson"),
-        _CH3, FastRecipe(mlp_models, loss="lsgan", steps=300),
+        _CH3, FastRecipe(mlp_models, loss="lsgan", steps=200, config=_FAST, note=_FAST_NOTE),
     ),
     ZooEntry(
         "dcgan", "DCGAN", "All-convolutional networks (strided and fractionally-strided convolutions, batch norm, "
@@ -119,8 +121,8 @@ for _entry in (
         ("radford2016dcgan",),
         ("course_lib.gan.dcgan.DCGANGenerator", "course_lib.gan.dcgan.DCGANDiscriminator",
          "course_lib.gan.dcgan.dcgan_init_"),
-        _CH4, FastRecipe(dcgan_models, loss="non_saturating", steps=200,
-                         note="Two stages (4x4 to 8x8) instead of the paper's four at 64x64."),
+        _CH4, FastRecipe(dcgan_models, loss="non_saturating", steps=150, config=_FAST,
+                         note="Two stages (4x4 to 8x8) instead of the paper's four at 64x64; " + _FAST_NOTE),
     ),
     ZooEntry(
         "wgan", "WGAN", "A critic without sigmoid or log estimates the Wasserstein-1 distance through "
@@ -130,9 +132,9 @@ for _entry in (
         ("arjovsky2017wgan",),
         (_L + "d_loss_wasserstein", _L + "g_loss_wasserstein", "course_lib.gan.regularizers.WeightClipping",
          "course_lib.gan.regularizers.wgan_overrides"),
-        _CH5, FastRecipe(critic_models, loss="wgan", steps=100, after_d_step=_clipping,
+        _CH5, FastRecipe(critic_models, loss="wgan", steps=60, after_d_step=_clipping,
                          config={"n_critic": 5, "optimizer": "rmsprop", "lr_d": 5e-4, "lr_g": 5e-4},
-                         note="RMSProp at 5e-4, ten times the paper's 5e-5, to move in 100 steps."),
+                         note="RMSProp at 5e-4, ten times the paper's 5e-5, to move in 60 steps."),
     ),
     ZooEntry(
         "wgan_gp", "WGAN-GP", "The critic's Lipschitz bound is enforced softly by pulling its gradient norm to 1 on "
@@ -141,7 +143,7 @@ for _entry in (
         r"\big[(\lVert\nabla_{\hat x} f(\hat x)\rVert_2 - 1)^2\big],\quad \hat x = \epsilon x + (1-\epsilon)G(z)",
         ("gulrajani2017wgangp",),
         (_P + "gradient_penalty", _L + "d_loss_wasserstein", "course_lib.gan.regularizers.wgan_gp_overrides"),
-        _CH5, FastRecipe(critic_models, loss="wgan", penalty="wgan_gp", steps=100, config=_WGAN_ADAM,
+        _CH5, FastRecipe(critic_models, loss="wgan", penalty="wgan_gp", steps=60, config=_WGAN_ADAM,
                          note="The paper's Adam(1e-4, (0, 0.9)), lambda = 10 and n_critic = 5."),
     ),
     ZooEntry(
@@ -150,7 +152,7 @@ for _entry in (
         r"L_D = \mathbb E_z[f(G(z))] - \mathbb E_x[f(x)] + k\,\mathbb E_{\hat x}"
         r"\big[\lVert\nabla f(\hat x)\rVert_2^{\,p}\big],\quad k = 2,\ p = 6",
         ("wu2018wgandiv",), (_P + "wgan_div_penalty", _L + "d_loss_wasserstein"),
-        _CH5, FastRecipe(critic_models, loss="wgan", penalty="wgan_div", steps=100, config=_WGAN_ADAM),
+        _CH5, FastRecipe(critic_models, loss="wgan", penalty="wgan_div", steps=60, config=_WGAN_ADAM),
     ),
     ZooEntry(
         "dragan", "DRAGAN", "A gradient penalty on noisy points around the real data keeps the discriminator "
@@ -158,7 +160,7 @@ for _entry in (
         r"L_D = L_D^{\text{GAN}} + \lambda\,\mathbb E\big[(\lVert\nabla D(\hat x)\rVert_2 - 1)^2\big],"
         r"\quad \hat x = x + \alpha\, c\, \sigma_x u,\ u \sim U[0,1)",
         ("kodali2017dragan",), (_P + "dragan_penalty",),
-        _CH5, FastRecipe(critic_models, loss="non_saturating", penalty="dragan", steps=150),
+        _CH5, FastRecipe(critic_models, loss="non_saturating", penalty="dragan", steps=120, config=_FAST, note=_FAST_NOTE),
     ),
     ZooEntry(
         "hinge_gan", "Hinge GAN", "A margin loss for the discriminator and a linear one for the generator, the "
@@ -166,7 +168,7 @@ for _entry in (
         r"L_D = \mathbb E_x[\max(0, 1 - D(x))] + \mathbb E_z[\max(0, 1 + D(G(z)))],"
         r"\qquad L_G = -\mathbb E_z[D(G(z))]",
         ("lim2017geometric", "miyato2018spectral"), (_L + "d_loss_hinge", _L + "g_loss_hinge"),
-        _CH5, FastRecipe(mlp_models, loss="hinge", steps=300),
+        _CH5, FastRecipe(mlp_models, loss="hinge", steps=200, config=_FAST, note=_FAST_NOTE),
     ),
     ZooEntry(
         "relativistic_gan", "Relativistic GAN (RaGAN)", "The discriminator estimates how much more real a real "
@@ -175,7 +177,7 @@ for _entry in (
         r"\mathbb E_x C(x)))]",
         ("jolicoeur2019relativistic",),
         (_L + "d_loss_ragan", _L + "g_loss_ragan", _L + "d_loss_rsgan", _L + "g_loss_rsgan"),
-        _CH5, FastRecipe(mlp_models, loss="ragan", steps=300),
+        _CH5, FastRecipe(mlp_models, loss="ragan", steps=200, config=_FAST, note=_FAST_NOTE),
     ),
     ZooEntry(
         "softmax_gan", "Softmax GAN", "A softmax over the whole batch of real and fake samples: the discriminator "
@@ -183,14 +185,14 @@ for _entry in (
         r"L_D = \sum_{x \in B_+} \tfrac{1}{|B_+|}\, E(x) + \log Z_B,\qquad "
         r"L_G = \sum_{x \in B} \tfrac{1}{|B|}\, E(x) + \log Z_B,\quad Z_B = \sum_{x\in B} e^{-E(x)}",
         ("lin2017softmax",), (_L + "d_loss_softmax_gan", _L + "g_loss_softmax_gan"),
-        _CH5, FastRecipe(mlp_models, loss="softmax_gan", steps=300),
+        _CH5, FastRecipe(mlp_models, loss="softmax_gan", steps=200, config=_FAST, note=_FAST_NOTE),
     ),
     ZooEntry(
         "bgan", "Boundary-seeking GAN", "The generator aims at the decision boundary, where D = 1/2, which is where "
         "the optimal discriminator sits when the model matches the data.",
         r"L_G = \tfrac12\,\mathbb E_z\big[(\log D(G(z)) - \log(1 - D(G(z))))^2\big] = \tfrac12\,\mathbb E_z[\ell^2]",
         ("hjelm2018bgan",), (_L + "g_loss_boundary_seeking",),
-        _CH5, FastRecipe(mlp_models, loss="bgan", steps=300),
+        _CH5, FastRecipe(mlp_models, loss="bgan", steps=200, config=_FAST, note=_FAST_NOTE),
     ),
     ZooEntry(
         "ebgan", "EBGAN", "The discriminator is an autoencoder whose reconstruction error is an energy: low on "
@@ -198,7 +200,7 @@ for _entry in (
         r"L_D = E(x) + \max(0, m - E(G(z))),\qquad L_G = E(G(z)),\quad E(x) = \lVert x - \mathrm{AE}(x)\rVert^2",
         ("zhao2017ebgan",),
         (_L + "d_loss_ebgan", _L + "g_loss_ebgan", _L + "pulling_away_term", _L + "AutoencoderEnergy"),
-        _CH5, FastRecipe(autoencoder_models("mse"), loss="ebgan", steps=300),
+        _CH5, FastRecipe(autoencoder_models("mse"), loss="ebgan", steps=200, config=_FAST, note=_FAST_NOTE),
     ),
     ZooEntry(
         "began", "BEGAN", "An autoencoder discriminator and a proportional controller k_t that keeps the "
@@ -207,7 +209,7 @@ for _entry in (
         r"k_{t+1} = k_t + \lambda_k(\gamma\,\mathcal L(x) - \mathcal L(G(z)))",
         ("berthelot2017began",),
         (_L + "BEGANLoss", _L + "d_loss_began", _L + "g_loss_began", _L + "began_convergence"),
-        _CH5, FastRecipe(autoencoder_models("l1"), loss="began", steps=300),
+        _CH5, FastRecipe(autoencoder_models("l1"), loss="began", steps=200, config=_FAST, note=_FAST_NOTE),
     ),
 ):
     register_variant(_entry)
