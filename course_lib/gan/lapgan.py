@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.gan.models import MLPGenerator
 from course_lib.registry import register_model
 
 __all__ = [
@@ -183,12 +184,8 @@ class LapGANGenerator(nn.Module):
             images.append(image)
         return (image, images) if return_pyramid else image
 
-    def sample_z(self, n: int, generator: torch.Generator | None = None,
-                 device: torch.device | str | None = None) -> Tensor:
-        p = next(self.parameters())
-        z = torch.randn(n, self.z_dim, generator=generator, dtype=p.dtype,
-                        device=generator.device if generator is not None else p.device)
-        return z.to(p.device if device is None else device)
+    # z ~ N(0, I), shape (n, z_dim), on the model's device (or `device`): the MLP generator's method, shared
+    sample_z = MLPGenerator.sample_z
 
 
 def _zoo_models(sample_shape: tuple[int, ...], z_dim: int) -> tuple[nn.Module, nn.Module]:

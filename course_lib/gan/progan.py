@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.gan.models import MLPGenerator
 from course_lib.registry import register_model
 from course_lib.train.callbacks import Callback
 
@@ -362,13 +363,8 @@ class ProGANGenerator(_StageMixin, nn.Module):
         factor = self.max_resolution // self.resolution
         return img if factor == 1 else F.interpolate(img, scale_factor=factor, mode="nearest")
 
-    def sample_z(self, n: int, generator: torch.Generator | None = None,
-                 device: torch.device | str | None = None) -> Tensor:
-        """``n`` codes from :math:`\\mathcal N(0, I)`, on the model's device (or ``device``)."""
-        p = next(self.parameters())
-        z = torch.randn(n, self.z_dim, generator=generator, dtype=p.dtype,
-                        device=generator.device if generator is not None else p.device)
-        return z.to(p.device if device is None else device)
+    # z ~ N(0, I), shape (n, z_dim), on the model's device (or `device`): the MLP generator's method, shared
+    sample_z = MLPGenerator.sample_z
 
     def extra_repr(self) -> str:
         return f"resolutions={self.resolutions}, level={self.level}, alpha={self.alpha:g}"

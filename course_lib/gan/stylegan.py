@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib.gan.progan import EqualizedConv2d, EqualizedLinear, ProGANDiscriminator, pixel_norm
+from course_lib.gan.models import MLPGenerator
 from course_lib.registry import register_model
 
 __all__ = [
@@ -275,13 +276,8 @@ class _StyleBase(nn.Module):
         return w
 
     # --- latents ---------------------------------------------------------------------------------------------
-    def sample_z(self, n: int, generator: torch.Generator | None = None,
-                 device: torch.device | str | None = None) -> Tensor:
-        """``n`` codes from :math:`\\mathcal N(0, I)` on the model's device (or ``device``)."""
-        p = self.const
-        z = torch.randn(n, self.z_dim, generator=generator, dtype=p.dtype,
-                        device=generator.device if generator is not None else p.device)
-        return z.to(p.device if device is None else device)
+    # z ~ N(0, I), shape (n, z_dim), on the model's device (or `device`): the MLP generator's method, shared
+    sample_z = MLPGenerator.sample_z
 
     def map(self, z: Tensor, psi: float = 1.0) -> Tensor:
         """Per-layer latents ``(N, num_ws, w_dim)`` of ``z`` (truncated towards ``w_avg`` by ``psi``)."""
