@@ -1,6 +1,7 @@
 """README's chapter table and the book's intro say which chapters are written, and agree with ``_toc.yml``.
 
-A chapter counts as written when its toc entry has a lab section (``chapters/NN_slug/lab``). When a chapter lands,
+A chapter counts as written when its toc entry has a lab section (``chapters/NN_slug/lab``), or, for a page that has
+no lab by design (the reading list), when its page is no longer the "being written" outline. When a chapter lands,
 the lead adds its lab to ``_toc.yml`` and updates README.md's Status column and the "Chapters ... are written"
 sentence of ``book/intro.md``; these tests fail with the exact text to write. Nothing here needs the built book.
 """
@@ -15,6 +16,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE_HEADER = re.compile(r"^\|\s*Part\s*\|\s*Chapters\s*\|\s*Status\s*\|\s*$")
+# Pages that are complete without a lab (no code runs there by design).
+LABLESS = {"C"}
 INTRO_SENTENCE = re.compile(r"^(?P<sentence>Chapters? (?P<list>[0-9A-Z][^;.]*?) (?:is|are) written)\b")
 
 
@@ -36,8 +39,11 @@ def toc_chapters() -> dict[str, bool]:
             if ident is None:
                 continue
             sections = [s.get("file", "") for s in entry.get("sections", []) or []]
-            chapters[ident] = any(s.startswith(f"{entry['file'].rsplit('/', 1)[0]}/") and s.endswith("/lab")
-                                  for s in sections)
+            has_lab = any(s.startswith(f"{entry['file'].rsplit('/', 1)[0]}/") and s.endswith("/lab")
+                          for s in sections)
+            page = ROOT / f"{entry['file']}.md"
+            outline = not page.exists() or "is being written" in page.read_text()
+            chapters[ident] = has_lab or (not sections and not outline and ident in LABLESS)
     return chapters
 
 
