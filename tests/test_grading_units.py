@@ -384,8 +384,9 @@ def test_runtime_slotnames_copy_and_save_are_not_tampering(runtime):
     had = "__slotnames__" in vars(torch.Tensor)
     if had:
         del torch.Tensor.__slotnames__
-    kernel.run_submission("2.1", "import copy\n_c = copy.copy(torch.ones(2))\ntorch.save(torch.ones(2), 'x.pt')\n"
-                          + S21, namespace)
+    target = (tmp_path / "x.pt").as_posix()  # inside the test's folder, not the working directory
+    kernel.run_submission("2.1", "import copy\n_c = copy.copy(torch.ones(2))\n"
+                          f"torch.save(torch.ones(2), {target!r})\n" + S21, namespace)
     kernel.probe("2.1", "tok", namespace)
     payload = _payload(tmp_path, "2.1")
     assert payload["violations"] == [] and payload["token"] == "tok"
