@@ -39,9 +39,11 @@ def test_lab_was_executed_with_figures_and_stub_verdicts(lab):
     nb = nbformat.read(EXECUTED / "chapters" / f"{lab}.ipynb", as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3, "a lab teaches with pictures"
+    appendix = str(lab).startswith("appendix_")  # an appendix's lab runs demos; graded exercises are the chapters'
+    figures = sum("image/png" in o.get("data", {}) for o in outputs)
+    assert figures >= (1 if appendix else 3), f"a lab teaches with pictures (found {figures})"
     checks = [c for c in nb.cells if any(t.startswith("check-") for t in c.metadata.get("tags", []))]
-    assert len(checks) >= 3, "at least three graded exercises per chapter"
+    assert appendix or len(checks) >= 3, "at least three graded exercises per chapter"
     for cell in checks:
         text = "".join(o.get("text", "") for o in cell.outputs)
         assert re.fullmatch(r"\[Exercise \d+\.\d+\] .+: not implemented yet, 0/[\d.]+ points\n", text), text
