@@ -3,11 +3,14 @@
 - :mod:`course_lib.train.steps`: one discriminator and one generator update, Algorithm 1 of Goodfellow et al. (2014);
 - :mod:`course_lib.train.trainer`: :class:`TrainerConfig` and :class:`AdversarialTrainer` (the loop, logging,
   samples, the non-finite guard, checkpoints and exact resume);
+- :mod:`course_lib.train.objective`: :class:`Objective`, what a step computes when it is more than
+  ``loss(D(x), D(G(z)))`` (labels, paired images, several networks); the loop stays the same;
 - :mod:`course_lib.train.callbacks`: :class:`Callback`, :class:`PrintEvery`, :class:`LambdaCallback`.
 """
 
 from course_lib.train.callbacks import Callback, LambdaCallback, PrintEvery
-from course_lib.train.steps import as_logits, discriminator_step, generator_step
+from course_lib.train.objective import Objective
+from course_lib.train.steps import as_logits, discriminator_step, generator_step, objective_step
 from course_lib.train.trainer import (
     HISTORY_KEYS,
     AdversarialTrainer,
@@ -26,6 +29,8 @@ __all__ = [
     "latest_checkpoint",
     "discriminator_step",
     "generator_step",
+    "objective_step",
+    "Objective",
     "as_logits",
     "Callback",
     "PrintEvery",

@@ -36,7 +36,7 @@ from typing import Any, Callable, ContextManager, Iterator
 import torch
 from torch import Tensor, nn
 
-__all__ = ["discriminator_step", "generator_step", "as_logits"]
+__all__ = ["discriminator_step", "generator_step", "objective_step", "as_logits"]
 
 Penalty = Callable[[nn.Module, Tensor, Tensor], Tensor]
 
@@ -226,3 +226,52 @@ def generator_step(
     if math.isfinite(value):
         _apply_update(total, G, opt_g, scaler, max_grad_norm)
     return {"g_loss": value}
+
+
+
+def objective_step(
+    which: str,
+    G: nn.Module,
+    D: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    objective: Any,
+    batch: Any,
+    z: Tensor | None,
+    scaler: "torch.amp.GradScaler | None" = None,
+    autocast: Callable[[], ContextManager[Any]] | None = None,
+    *,
+    max_grad_norm: float | None = None,
+) -> dict[str, float]:
+    """One update of one side with a pluggable :class:`~course_lib.train.objective.Objective`.
+
+    The discriminator side minimises ``objective.d_loss(G, D, batch, z)`` with ``G`` frozen; the generator side
+    minimises ``objective.g_loss(G, D, batch, z)`` with ``D`` frozen (gradients flow through ``D`` into ``G``).
+
+    Args:
+        which: ``"discriminator"`` or ``"generator"``: the side that is updated (the other is frozen).
+        G, D: the networks (or modules holding several networks).
+        optimizer: the optimizer of the updated side.
+        objective: an object with ``d_loss``/``g_loss(G, D, batch, z) -> (scalar loss, logs dict)``.
+        batch: the minibatch (a tensor or a tuple of tensors) on the models' device.
+        z: ``Tensor[N, z_dim]`` noise, or ``None``.
+        scaler, autocast, max_grad_norm: as in :func:`discriminator_step`.
+
+    Returns:
+        ``d_loss`` or ``g_loss`` (the returned loss) and every number of the objective's logs, as floats (one
+        device synchronisation). If the loss is not finite, the weights are left unchanged.
+    """
+    from course_lib.train.objective import check_loss, logs_to_floats
+
+    if which == "discriminator":
+        frozen, updated, method = G, D, "d_loss"
+    elif which == "generator":
+        frozen, updated, method = D, G, "g_loss"
+    else:
+        raise ValueError(f"which must be 'discriminator' or 'generator', got {which!r}.")
+    with _frozen(frozen), _context(autocast):
+        loss, logs = check_loss(getattr(objective, method)(G, D, batch, z), method, objective)
+    total = _upcast(loss)
+    out = logs_to_floats(logs, total, method)
+    if math.isfinite(out[method]):
+        _apply_update(total, updated, optimizer, scaler, max_grad_norm)
+    return out

@@ -238,26 +238,40 @@ def _callable_name(fn: Any) -> str:
 # Data sources: a tensor (shuffled by the trainer), a sampler (the toy distributions), a DataLoader
 # ----------------------------------------------------------------------------------------------------------------
 class _TensorSource:
-    """Minibatches from a tensor ``(N, ...)``, reshuffled every epoch with the trainer's generator (drop-last)."""
+    """Minibatches from a tensor ``(N, ...)`` or a tuple of tensors with the same ``N`` (``(x, y)``, ``(a, b)``),
+    reshuffled together every epoch with the trainer's generator (drop-last)."""
 
     exact_resume = True
 
-    def __init__(self, data: Tensor, batch_size: int, device: torch.device, dtype: torch.dtype) -> None:
-        if data.dim() < 1 or data.shape[0] == 0:
-            raise ValueError(f"data must be a non-empty tensor of samples (N, ...), got shape {tuple(data.shape)}.")
-        if not data.is_floating_point():
+    def __init__(self, data: Tensor | tuple, batch_size: int, device: torch.device, dtype: torch.dtype) -> None:
+        parts = tuple(data) if isinstance(data, (tuple, list)) else (data,)
+        if not parts or not all(isinstance(t, Tensor) for t in parts):
+            raise TypeError("tuple data must hold tensors only, got "
+                            f"({', '.join(type(t).__name__ for t in parts)}).")
+        n = parts[0].shape[0] if parts[0].dim() >= 1 else 0
+        for i, t in enumerate(parts):
+            if t.dim() < 1 or t.shape[0] == 0:
+                what = "data" if len(parts) == 1 else f"data[{i}]"
+                raise ValueError(f"{what} must be a non-empty tensor of samples (N, ...), got shape {tuple(t.shape)}.")
+            if t.shape[0] != n:
+                raise ValueError("the tensors of tuple data must have the same number of samples (first dimension), "
+                                 f"got {[tuple(p.shape) for p in parts]}.")
+        if not parts[0].is_floating_point():
+            what = "data" if len(parts) == 1 else "data[0] (the samples)"
             raise TypeError(
-                f"data must be a floating-point tensor (scaled like the generator's output), got dtype {data.dtype}."
+                f"{what} must be a floating-point tensor (scaled like the generator's output), got dtype "
+                f"{parts[0].dtype}."
             )
-        if batch_size > data.shape[0]:
+        if batch_size > n:
             raise ValueError(
-                f"batch_size={batch_size} is larger than the dataset ({data.shape[0]} samples); lower batch_size."
+                f"batch_size={batch_size} is larger than the dataset ({n} samples); lower batch_size."
             )
         # small datasets live on the training device once, so a batch is one index operation there
-        if data.device != device and data.numel() * data.element_size() <= 2**30:
-            data = data.to(device)
-        self.data, self.device, self.dtype = data, device, dtype
-        self.n = data.shape[0]
+        parts = tuple(t.to(device) if t.device != device and t.numel() * t.element_size() <= 2**30 else t
+                      for t in parts)
+        self.parts, self.is_tuple = parts, isinstance(data, (tuple, list))
+        self.data, self.device, self.dtype = parts[0], device, dtype
+        self.n = n
         self.perm: Tensor | None = None  # (N,) int64, the order of the current epoch
         self.pos = 0  # next index into perm
         self.epoch = 0  # epochs started so far
@@ -269,12 +283,16 @@ class _TensorSource:
             self.epoch += 1
         idx = self.perm[self.pos : self.pos + batch_size]  # (B,)
         self.pos += batch_size
-        batch = self.data[idx.to(self.data.device)]  # (B, ...)
-        if batch.device != self.device:
+        batch = tuple(self._take(t, idx) for t in self.parts)
+        return batch if self.is_tuple else batch[0]
+
+    def _take(self, t: Tensor, idx: Tensor) -> Tensor:
+        part = t[idx.to(t.device)]  # (B, ...)
+        if part.device != self.device:
             if self.device.type == "cuda":
-                batch = batch.pin_memory()
-            batch = batch.to(self.device, non_blocking=True)
-        return batch.to(self.dtype)
+                part = part.pin_memory()
+            part = part.to(self.device, non_blocking=True)
+        return part.to(self.dtype) if part.is_floating_point() else part
 
     def state_dict(self) -> dict[str, Any]:
         return {"kind": "tensor", "n": self.n, "perm": self.perm, "pos": self.pos, "epoch": self.epoch}
@@ -293,19 +311,27 @@ class _SamplerSource:
 
     exact_resume = True
 
-    def __init__(self, sample: Callable[[int, torch.Generator], Tensor], device: torch.device, dtype: torch.dtype):
+    def __init__(self, sample: Callable[[int, torch.Generator], Tensor], device: torch.device, dtype: torch.dtype,
+                 allow_tuple: bool = False):
         self.sample, self.device, self.dtype = sample, device, dtype
+        self.allow_tuple = allow_tuple
         self.epoch = 0
 
     def next(self, batch_size: int, rng: torch.Generator) -> Tensor:
         batch = self.sample(batch_size, rng)
-        if not isinstance(batch, Tensor):
-            raise TypeError(f"the data sampler must return a Tensor, got {type(batch).__name__}.")
-        if batch.dim() < 1 or batch.shape[0] != batch_size:
-            raise ValueError(
-                f"the data sampler was asked for {batch_size} samples and returned shape {tuple(batch.shape)}."
-            )
-        return batch.to(self.device, self.dtype, non_blocking=True)
+        parts = tuple(batch) if self.allow_tuple and isinstance(batch, (tuple, list)) else (batch,)
+        for part in parts:
+            if not isinstance(part, Tensor):
+                kind = "a Tensor or a tuple of Tensors" if self.allow_tuple else "a Tensor"
+                raise TypeError(f"the data sampler must return {kind}, got {type(part).__name__}.")
+            if part.dim() < 1 or part.shape[0] != batch_size:
+                raise ValueError(
+                    f"the data sampler was asked for {batch_size} samples and returned shape {tuple(part.shape)}."
+                )
+        if not isinstance(batch, (tuple, list)):
+            return batch.to(self.device, self.dtype, non_blocking=True)
+        return tuple(p.to(self.device, self.dtype if p.is_floating_point() else p.dtype, non_blocking=True)
+                     for p in parts)
 
     def state_dict(self) -> dict[str, Any]:
         return {"kind": "sampler"}
@@ -320,8 +346,10 @@ class _LoaderSource:
 
     exact_resume = False
 
-    def __init__(self, loader: torch.utils.data.DataLoader, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(self, loader: torch.utils.data.DataLoader, device: torch.device, dtype: torch.dtype,
+                 keep_tuple: bool = False) -> None:
         self.loader, self.device, self.dtype = loader, device, dtype
+        self.keep_tuple = keep_tuple  # with an objective the whole (x, y, ...) batch is passed on
         self.iterator: Iterator[Any] | None = None
         self.epoch = 0
 
@@ -337,6 +365,12 @@ class _LoaderSource:
                 self.iterator = None
         else:
             raise ValueError("the DataLoader yielded no batch: is its dataset empty (or drop_last with too few items)?")
+        if isinstance(batch, (tuple, list)) and self.keep_tuple:
+            if not all(isinstance(t, Tensor) for t in batch):
+                raise TypeError("the DataLoader must yield tuples of Tensors, got "
+                                f"({', '.join(type(t).__name__ for t in batch)}).")
+            return tuple(t.to(self.device, self.dtype if t.is_floating_point() else t.dtype, non_blocking=True)
+                         for t in batch)
         if isinstance(batch, (tuple, list)):
             batch = batch[0]  # (x, y) -> x
         if not isinstance(batch, Tensor):
@@ -451,13 +485,18 @@ class AdversarialTrainer:
             (a) a floating-point ``Tensor[N, ...]``: shuffled by the trainer, epoch by epoch (incomplete last
             minibatch dropped); (b) a callable ``sample(n, generator) -> Tensor[n, ...]`` drawing from a known
             distribution with the given ``torch.Generator``; (c) a ``torch.utils.data.DataLoader`` yielding
-            tensors or ``(x, y)`` pairs. Resuming is exact for (a) and (b) only.
+            tensors or ``(x, y)`` pairs. Resuming is exact for (a) and (b) only. With an ``objective``, (a) may be
+            a tuple of tensors with the same first dimension (``(x, y)``, ``(a, b)``), shuffled together, (b) may
+            return such a tuple, and (c)'s whole batch tuple is passed on.
         config: a :class:`TrainerConfig` (defaults if ``None``).
         callbacks: :class:`~course_lib.train.callbacks.Callback` objects.
         device: move both models there; ``None``: use the device of the generator's parameters.
         optimizers: optional ``(opt_g, opt_d)`` to use instead of building them from the config.
         after_d_step: callables ``(trainer) -> None`` run after every discriminator update (e.g. WGAN's weight
             clipping); more can be appended to ``trainer.after_d_step`` later.
+        objective: an :class:`~course_lib.train.objective.Objective` that computes both losses from a minibatch
+            (labels, paired images, several networks); ``None``: Algorithm 1's ``loss(D(x), D(G(z)))`` with
+            ``config.loss`` and ``config.penalty``.
 
     Attributes:
         G, D, opt_g, opt_d: the networks and their optimizers. ``step``: generator updates done so far.
@@ -477,6 +516,7 @@ class AdversarialTrainer:
         *,
         optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer] | None = None,
         after_d_step: Sequence[Callable[["AdversarialTrainer"], Any]] = (),
+        objective: Any = None,
     ) -> None:
         if not isinstance(generator, nn.Module) or not isinstance(discriminator, nn.Module):
             raise TypeError(
@@ -488,6 +528,15 @@ class AdversarialTrainer:
             raise TypeError(f"config must be a TrainerConfig, got {type(config).__name__}.")
         config.validate()
         self.config = config
+        if objective is not None:
+            missing = [m for m in ("d_loss", "g_loss", "sample") if not callable(getattr(objective, m, None))]
+            if missing:
+                raise TypeError(f"objective must define d_loss, g_loss and sample (subclass "
+                                f"course_lib.train.Objective); {type(objective).__name__} lacks {', '.join(missing)}.")
+            if config.penalty is not None:
+                raise ValueError("config.penalty is not used with an objective: add the penalty inside the "
+                                 "objective's d_loss (course_lib.gan.penalties.get_penalty(name)).")
+        self.objective = objective
 
         # --- models, device, dtype (taken from the models) ---
         if device is not None:
@@ -589,12 +638,20 @@ class AdversarialTrainer:
 
     # ------------------------------------------------------------------------------------------------------------
     def _make_source(self, data: Any) -> Any:
+        has_objective = self.objective is not None
+        if isinstance(data, (tuple, list)) and any(isinstance(t, Tensor) for t in data):
+            if not has_objective:
+                raise ValueError(
+                    "tuple data (x, y) or (a, b) needs an objective that uses every part: pass objective=... "
+                    "(course_lib.train.Objective); for unconditional training pass the samples tensor alone."
+                )
+            return _TensorSource(tuple(data), self.config.batch_size, self.device, self.dtype)
         if isinstance(data, Tensor):
             return _TensorSource(data, self.config.batch_size, self.device, self.dtype)
         if isinstance(data, torch.utils.data.DataLoader):
-            return _LoaderSource(data, self.device, self.dtype)
+            return _LoaderSource(data, self.device, self.dtype, keep_tuple=has_objective)
         if callable(data):
-            return _SamplerSource(data, self.device, self.dtype)
+            return _SamplerSource(data, self.device, self.dtype, allow_tuple=has_objective)
         raise TypeError(
             "data must be a Tensor of real samples (N, ...), a callable sample(n, generator) -> Tensor, or a "
             f"torch DataLoader; got {type(data).__name__}."
@@ -622,6 +679,8 @@ class AdversarialTrainer:
 
     def _next_real(self) -> Tensor:
         real = self._data.next(self.config.batch_size, self.data_rng)
+        if isinstance(real, tuple):
+            return real
         if self.config.channels_last and real.dim() == 4 and self.device.type == "cuda":
             real = real.contiguous(memory_format=torch.channels_last)
         return real
@@ -647,8 +706,32 @@ class AdversarialTrainer:
             )
         self.nonfinite_skips[which] += 1
 
+    def _objective_train_step(self) -> dict[str, float]:
+        """Algorithm 1 with a pluggable objective: ``n_critic`` discriminator updates, then one generator update
+        on the last minibatch with fresh noise."""
+        from course_lib.train.objective import batch_size_of
+        from course_lib.train.steps import objective_step
+
+        cfg, obj = self.config, self.objective
+        needs_noise = bool(getattr(obj, "needs_noise", True))
+        for _ in range(cfg.n_critic):
+            batch = self._next_real()
+            z = self._noise(batch_size_of(batch)) if needs_noise else None
+            d_logs = objective_step("discriminator", self.G, self.D, self.opt_d, obj, batch, z,
+                                    scaler=self.scaler_d, autocast=self._autocast, max_grad_norm=cfg.max_grad_norm)
+            self._guard("discriminator", d_logs["d_loss"])
+            for hook in self.after_d_step:
+                hook(self)
+        z = self._noise(batch_size_of(batch)) if needs_noise else None
+        g_logs = objective_step("generator", self.G, self.D, self.opt_g, obj, batch, z,
+                                scaler=self.scaler_g, autocast=self._autocast, max_grad_norm=cfg.max_grad_norm)
+        self._guard("generator", g_logs["g_loss"])
+        return {**d_logs, **g_logs}
+
     def _train_step(self) -> dict[str, float]:
         """One generator update preceded by ``n_critic`` discriminator updates (Algorithm 1)."""
+        if self.objective is not None:
+            return self._objective_train_step()
         cfg = self.config
         for _ in range(cfg.n_critic):
             real = self._next_real()  # x ~ p_data, (m, ...)
@@ -744,14 +827,17 @@ class AdversarialTrainer:
         self.last_logs = logs
         bar.update(1)
         if step % cfg.log_every == 0:
-            for key in HISTORY_KEYS:
+            for key in HISTORY_KEYS:  # an objective that does not report d_real/d_fake/penalty logs NaN there
                 self.history[key].append(
-                    step if key == "step" else self.elapsed if key == "seconds" else logs[key]
+                    step if key == "step" else self.elapsed if key == "seconds" else logs.get(key, math.nan)
                 )
-            bar.set_postfix(
-                d_loss=f"{logs['d_loss']:.3f}", g_loss=f"{logs['g_loss']:.3f}",
-                D_x=f"{logs['d_real']:.2f}", D_Gz=f"{logs['d_fake']:.2f}", refresh=False,
-            )
+            for key in logs:  # an objective's own numbers (a reconstruction error, a class loss, ...)
+                if key not in HISTORY_KEYS:
+                    self.history.setdefault(key, []).append(logs[key])
+            postfix = {"d_loss": f"{logs['d_loss']:.3f}", "g_loss": f"{logs['g_loss']:.3f}"}
+            if "d_real" in logs and "d_fake" in logs:
+                postfix.update(D_x=f"{logs['d_real']:.2f}", D_Gz=f"{logs['d_fake']:.2f}")
+            bar.set_postfix(**postfix, refresh=False)
         if cfg.sample_every and step % cfg.sample_every == 0:
             self.samples.append((step, self.sample().cpu()))
         if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
@@ -772,18 +858,24 @@ class AdversarialTrainer:
 
     # ------------------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, n: int | None = None, z: Tensor | None = None) -> Tensor:
+    def sample(self, n: int | None = None, z: Tensor | None = None, batch: Any = None) -> Tensor:
         """Generate samples in eval mode (batch norm uses running statistics), restoring train mode after.
 
         Args:
             n: number of samples from fresh noise (the trainer's sampling generator, which training never uses).
             z: ``Tensor[N, z_dim]`` noise to use instead. With neither, the fixed noise ``fixed_noise`` is used.
+            batch: with an objective, the conditioning minibatch given to ``objective.sample(G, z, batch)``
+                (labels, input images); an objective that draws no noise gets ``z=None``.
 
         Returns:
             ``Tensor[N, ...]`` on the models' device, detached.
         """
         if z is not None and n is not None:
             raise ValueError("give n or z, not both.")
+        if batch is not None and self.objective is None:
+            raise ValueError("batch= is for trainers with an objective (conditioning); this one samples G(z).")
+        if self.objective is not None and not getattr(self.objective, "needs_noise", True) and z is None:
+            return self._sample_objective(None, batch)
         if z is None:
             if n is None:
                 z = self.fixed_noise
@@ -795,12 +887,29 @@ class AdversarialTrainer:
             raise TypeError(f"z must be a Tensor, got {type(z).__name__}.")
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape (N, {self.z_dim}), got {tuple(z.shape)}.")
+        if self.objective is not None:
+            return self._sample_objective(z.to(self.device, self.dtype), batch)
         was_training = self.G.training
         self.G.eval()
         try:
             return self.G(z.to(self.device, self.dtype)).detach()
         finally:
             self.G.train(was_training)
+
+    def _sample_objective(self, z: Tensor | None, batch: Any) -> Tensor:
+        if isinstance(batch, Tensor):
+            batch = batch.to(self.device)
+        elif isinstance(batch, (tuple, list)):
+            batch = tuple(t.to(self.device) if isinstance(t, Tensor) else t for t in batch)
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            out = self.objective.sample(self.G, z, batch)
+        finally:
+            self.G.train(was_training)
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{type(self.objective).__name__}.sample must return a Tensor, got {type(out).__name__}.")
+        return out.detach()
 
     # ------------------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -870,6 +979,7 @@ class AdversarialTrainer:
         self.step = int(state["step"])
         self.elapsed = float(state["elapsed"])
         self.history = {k: list(state["history"].get(k, [])) for k in HISTORY_KEYS}
+        self.history.update({k: list(v) for k, v in state["history"].items() if k not in HISTORY_KEYS})
         self.samples = [(int(s), t) for s, t in state["samples"]]
         self.fixed_noise = state["fixed_noise"].to(self.device, self.dtype)
         self.nonfinite_skips = dict(state["nonfinite_skips"])
@@ -904,7 +1014,7 @@ class AdversarialTrainer:
         state of their own (``state_dict``/``load_state_dict``): BEGAN's k_t, running averages, a generator."""
         parts: dict[str, Any] = {}
         seen: set[int] = set()
-        candidates = [("loss", self.loss), ("penalty", self.penalty)]
+        candidates = [("loss", self.loss), ("penalty", self.penalty), ("objective", self.objective)]
         candidates += [(f"after_d_step.{i}", getattr(h, "__self__", h)) for i, h in enumerate(self.after_d_step)]
         for key, obj in candidates:
             if obj is None or id(obj) in seen or isinstance(obj, nn.Module):
