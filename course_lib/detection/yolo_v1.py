@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.detection._common import unpack_targets
 from course_lib.detection.boxes import box_iou_pairwise
 from course_lib.detection.datasets import normalize_boxes
 from course_lib.detection.nms import filter_then_nms, nms_then_classify
@@ -545,20 +546,8 @@ def encode_batch(
         ``(N, S, S, C + 5B)``, dtype and device of the first image's boxes.
     """
     S, B, C = _check_grid(S, B, C)
-    if isinstance(targets, (Tensor, str, bytes)) or not isinstance(targets, Sequence):
-        raise TypeError(f"targets must be a list of dicts with 'boxes' and 'labels', got {type(targets).__name__}.")
-    if len(targets) == 0:
-        raise ValueError("targets must hold at least one image.")
     all_boxes, all_labels, all_images = [], [], []
-    for n, item in enumerate(targets):
-        if isinstance(item, dict):
-            if "boxes" not in item or "labels" not in item:
-                raise ValueError(f"targets[{n}] must have keys 'boxes' and 'labels', got {sorted(item)}.")
-            boxes, labels = item["boxes"], item["labels"]
-        elif isinstance(item, (tuple, list)) and len(item) == 2:
-            boxes, labels = item
-        else:
-            raise TypeError(f"targets[{n}] must be a dict with 'boxes' and 'labels' or a (boxes, labels) pair.")
+    for n, (boxes, labels) in enumerate(unpack_targets(targets)):
         if image_size is not None:
             boxes = normalize_boxes(boxes, image_size)  # pixels -> fractions of the image: / (W, H, W, H)
         if n > 0 and isinstance(boxes, Tensor) and boxes.is_floating_point():

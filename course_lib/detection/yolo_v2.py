@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.detection._common import conv_bn_leaky, unpack_targets
 from course_lib.detection.anchors import VOC_ANCHORS, wh_iou
 from course_lib.detection.boxes import box_convert, box_iou, box_iou_pairwise
 from course_lib.detection.datasets import normalize_boxes
@@ -285,20 +286,8 @@ def pred_boxes(pred: Tensor, anchors: Tensor) -> Tensor:
 # 3. Target encoding
 # ----------------------------------------------------------------------------------------------------------------------
 def _targets_list(targets: object, image_size: Any) -> list[tuple[Tensor, Tensor]]:
-    if isinstance(targets, (Tensor, str, bytes)) or not isinstance(targets, Sequence):
-        raise TypeError(f"targets must be a list of dicts with 'boxes' and 'labels', got {type(targets).__name__}.")
-    if len(targets) == 0:
-        raise ValueError("targets must hold at least one image.")
     out = []
-    for n, item in enumerate(targets):
-        if isinstance(item, Mapping):
-            if "boxes" not in item or "labels" not in item:
-                raise ValueError(f"targets[{n}] must have keys 'boxes' and 'labels', got {sorted(item)}.")
-            boxes, labels = item["boxes"], item["labels"]
-        elif isinstance(item, (tuple, list)) and len(item) == 2:
-            boxes, labels = item
-        else:
-            raise TypeError(f"targets[{n}] must be a dict with 'boxes' and 'labels' or a (boxes, labels) pair.")
+    for n, (boxes, labels) in enumerate(unpack_targets(targets)):
         if not isinstance(boxes, Tensor) or not isinstance(labels, Tensor):
             raise TypeError(f"targets[{n}]: boxes and labels must be tensors.")
         if image_size is not None:
@@ -615,16 +604,6 @@ DARKNET19_STAGES: tuple[tuple[tuple[int, int], ...], ...] = (
 DARKNET19_CLASSIFIER_CONVS = sum(len(s) for s in DARKNET19_STAGES) + 1
 
 
-def conv_bn_leaky(c_in: int, c_out: int, kernel: int, leaky_slope: float = 0.1) -> nn.Sequential:
-    """Convolution (no bias: batch norm has one), batch norm, leaky ReLU 0.1: YOLOv2's layer ("adding batch
-    normalization on all of the convolutional layers", Section 2)."""
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel_size=kernel, padding=kernel // 2, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.LeakyReLU(leaky_slope),
-    )
-
-
 class _Backbone(nn.Module):
     """Stages of ``conv_bn_leaky`` layers with a 2 x 2 max-pool between stages; returns every stage's output."""
 
@@ -640,7 +619,7 @@ class _Backbone(nn.Module):
             layers = []
             for kernel, filters in stage:
                 out = max(1, round(filters * width_mult))
-                layers.append(conv_bn_leaky(c, out, kernel, leaky_slope))
+                layers.append(conv_bn_leaky(c, out, kernel, slope=leaky_slope))
                 c = out
             self.stages.append(nn.Sequential(*layers))
             self.out_channels.append(c)
@@ -773,11 +752,11 @@ class _YoloV2Net(nn.Module):
         self.stride = self.backbone.stride
         c_pass, c_deep = self.backbone.out_channels[-2], self.backbone.out_channels[-1]
         hw = max(1, round(head_width * width_mult))
-        self.head1 = nn.Sequential(conv_bn_leaky(c_deep, hw, 3, leaky), conv_bn_leaky(hw, hw, 3, leaky))
+        self.head1 = nn.Sequential(conv_bn_leaky(c_deep, hw, 3, slope=leaky), conv_bn_leaky(hw, hw, 3, slope=leaky))
         self.reduce = None if reduce is None else conv_bn_leaky(c_pass, _positive_int(reduce, "passthrough_reduce"),
-                                                                1, leaky)
+                                                                1, slope=leaky)
         c_reorg = 4 * (c_pass if reduce is None else reduce)
-        self.head2 = conv_bn_leaky(hw + c_reorg, hw, 3, leaky)
+        self.head2 = conv_bn_leaky(hw + c_reorg, hw, 3, slope=leaky)
         self.out = nn.Conv2d(hw, self.A * (5 + self.C), kernel_size=1)  # linear output
 
     def forward(self, x: Tensor) -> Tensor:

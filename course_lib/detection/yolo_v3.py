@@ -53,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.detection._common import conv_bn_leaky, unpack_targets
 from course_lib.detection.anchors import wh_iou
 from course_lib.detection.boxes import box_iou_pairwise
 from course_lib.detection.nms import filter_then_nms, nms_then_classify
@@ -215,22 +216,13 @@ def assign_scales(
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def _conv(c_in: int, c_out: int, kernel: int, stride: int = 1, leaky: float = 0.1) -> nn.Sequential:
-    """Darknet's ``[convolutional] batch_normalize=1 activation=leaky``: conv (no bias), batch norm, leaky ReLU."""
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.LeakyReLU(leaky),
-    )
-
-
 class _Residual(nn.Module):
     """One residual block of Darknet-53: ``x + conv3x3(conv1x1(x))``, the 1 x 1 halving the channels."""
 
     def __init__(self, channels: int, leaky: float) -> None:
         super().__init__()
-        self.reduce = _conv(channels, channels // 2, 1, leaky=leaky)
-        self.expand = _conv(channels // 2, channels, 3, leaky=leaky)
+        self.reduce = conv_bn_leaky(channels, channels // 2, 1, slope=leaky)
+        self.expand = conv_bn_leaky(channels // 2, channels, 3, slope=leaky)
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.expand(self.reduce(x))  # darknet's [shortcut] activation=linear
@@ -268,12 +260,12 @@ class Darknet53(nn.Module):
         if b % 2:
             raise ValueError(f"base_channels must be even (the residual blocks halve the channels), got {b}.")
         self.blocks = blocks
-        self.stem = _conv(3, b, 3, leaky=leaky_slope)
+        self.stem = conv_bn_leaky(3, b, 3, slope=leaky_slope)
         stages = []
         channels = b
         for k, n in enumerate(blocks, start=1):
             out = b * 2**k
-            layers = [_conv(channels, out, 3, stride=2, leaky=leaky_slope)]  # downsample: 3 x 3, stride 2
+            layers = [conv_bn_leaky(channels, out, 3, stride=2, slope=leaky_slope)]  # downsample: 3 x 3, stride 2
             layers += [_Residual(out, leaky_slope) for _ in range(n)]
             stages.append(nn.Sequential(*layers))
             channels = out
@@ -395,18 +387,18 @@ class YoloV3(nn.Module):
             layers, c = [], c_in
             for i in range(depth):  # 1x1 mid, 3x3 2 mid, 1x1 mid, ... (1 x 1 first and last)
                 out = mid if i % 2 == 0 else 2 * mid
-                layers.append(_conv(c, out, 1 if i % 2 == 0 else 3, leaky=leaky))
+                layers.append(conv_bn_leaky(c, out, 1 if i % 2 == 0 else 3, slope=leaky))
                 c = out
             return nn.Sequential(*layers)
 
         def predictor(mid: int, n_anchors: int) -> nn.Sequential:
-            return nn.Sequential(_conv(mid, 2 * mid, 3, leaky=leaky),
+            return nn.Sequential(conv_bn_leaky(mid, 2 * mid, 3, slope=leaky),
                                  nn.Conv2d(2 * mid, n_anchors * (5 + C), 1))  # linear, with bias
 
         self.set5, self.pred5 = conv_set(c5, c5 // 2), predictor(c5 // 2, len(masks[0]))  # 512 at the paper's width
-        self.lateral4 = _conv(c5 // 2, c4 // 2, 1, leaky=leaky)  # 256, before the upsampling
+        self.lateral4 = conv_bn_leaky(c5 // 2, c4 // 2, 1, slope=leaky)  # 256, before the upsampling
         self.set4, self.pred4 = conv_set(c4 // 2 + c4, c4 // 2), predictor(c4 // 2, len(masks[1]))  # 768 in
-        self.lateral3 = _conv(c4 // 2, c3 // 2, 1, leaky=leaky)  # 128
+        self.lateral3 = conv_bn_leaky(c4 // 2, c3 // 2, 1, slope=leaky)  # 128
         self.set3, self.pred3 = conv_set(c3 // 2 + c3, c3 // 2), predictor(c3 // 2, len(masks[2]))  # 384 in
         if cfg.objectness_prior is not None:
             prior = cfg.objectness_prior
@@ -517,18 +509,8 @@ def prediction_grid(image_size: int, anchors: Tensor | None = None, masks: Seque
 
 
 def _boxes_labels(targets: Sequence[Any], num_classes: int) -> tuple[list[Tensor], list[Tensor]]:
-    if isinstance(targets, (Tensor, str, bytes)) or not isinstance(targets, Sequence) or len(targets) == 0:
-        raise TypeError("targets must be a non-empty list of dicts with 'boxes' (xyxy in [0, 1]) and 'labels'.")
     all_boxes, all_labels = [], []
-    for n, item in enumerate(targets):
-        if isinstance(item, dict):
-            if "boxes" not in item or "labels" not in item:
-                raise ValueError(f"targets[{n}] must have keys 'boxes' and 'labels', got {sorted(item)}.")
-            boxes, labels = item["boxes"], item["labels"]
-        elif isinstance(item, (tuple, list)) and len(item) == 2:
-            boxes, labels = item
-        else:
-            raise TypeError(f"targets[{n}] must be a dict with 'boxes' and 'labels' or a (boxes, labels) pair.")
+    for n, (boxes, labels) in enumerate(unpack_targets(targets)):
         if not isinstance(boxes, Tensor) or not boxes.is_floating_point() or boxes.ndim != 2 or boxes.shape[1] != 4:
             raise ValueError(f"targets[{n}]['boxes'] must be a float tensor (M, 4) xyxy relative to the image.")
         if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.dtype == torch.bool \

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.detection._common import conv_bn_leaky
 from course_lib.detection.anchors import wh_iou
 from course_lib.detection.boxes import box_iou, complete_box_iou_loss
 from course_lib.detection.nms import filter_then_nms, nms_then_classify
@@ -140,15 +141,6 @@ def route_split(x: Tensor, groups: int = 2, group_id: int = 1) -> Tensor:
 # ----------------------------------------------------------------------------------------------------------------------
 # 3. The network
 # ----------------------------------------------------------------------------------------------------------------------
-
-
-def conv_bn_leaky(c_in: int, c_out: int, kernel: int, stride: int = 1, slope: float = 0.1) -> nn.Sequential:
-    """darknet's ``[convolutional] batch_normalize=1 activation=leaky``: conv (no bias), batch norm, leaky ReLU 0.1."""
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.LeakyReLU(slope),
-    )
 
 
 class CSPTinyBlock(nn.Module):
