@@ -110,7 +110,9 @@ def test_bad_input():
     with pytest.raises(TypeError):
         random_crops([], 2, 8, generator=g)
     with pytest.raises(ValueError, match="photos\\[0\\]"):
-        random_crops([torch.zeros(1, 16, 16)], 2, 8, generator=g)
+        random_crops([torch.zeros(16, 16)], 2, 8, generator=g)
+    with pytest.raises(ValueError, match="same channels"):
+        random_crops([torch.zeros(3, 16, 16), torch.zeros(4, 16, 16)], 2, 8, generator=g)
     with pytest.raises(ValueError, match="larger than"):
         random_crops(photos, 2, 10_000, generator=g)
     with pytest.raises(ValueError, match="n must be"):

@@ -5,7 +5,7 @@ scikit-image wheel (no pooch, no network). :data:`PHOTO_SPLIT` holds whole photo
 share no photo, so a test crop is a scene the model never saw. ``load_photos(split="train", scale=1.0,
 verbose=False)`` returns a list of float32 ``(3, H, W)`` tensors in [0, 1] (``scale`` < 1 shrinks each photo with an
 anti-aliased bilinear resize, so a small crop holds more of the scene). ``random_crops(photos, n, size, *, generator, augment=True)``
-returns float32 ``(n, 3, size, size)`` in [0, 1]: photo uniformly at random, position uniformly at random, and with
+returns float32 ``(n, C, size, size)`` (``C = 3`` for the photos) in [0, 1]: photo uniformly at random, position uniformly at random, and with
 ``augment`` a left-right mirror with probability 1/2; the result is a function of the generator's state only.
 ``heldout_crops(n, size, seed=0, *, scale=1.0)`` draws ``n`` crops from the test photos with its own generator
 seeded by ``seed`` (no augmentation), the same tensor on every call. Values stay in [0, 1]; the paired and unpaired
@@ -128,7 +128,8 @@ def load_photos(split: str = "train", scale: float = 1.0, verbose: bool = False)
 
 def random_crops(photos: Sequence[Tensor], n: int, size: int, *, generator: torch.Generator,
                  augment: bool = True) -> Tensor:
-    r"""``n`` random square crops of side ``size`` from ``photos``, as ``(n, 3, size, size)``.
+    r"""``n`` random square crops of side ``size`` from ``photos``, as ``(n, C, size, size)`` (``C = 3`` for photos;
+    any channel count works, e.g. a photo stacked with an edge map so that both are cut and mirrored together).
 
     For each crop :math:`k`: a photo index :math:`p_k \sim U\{0..P-1\}`, a top-left corner
     :math:`(i_k, j_k) \sim U\{0..H_p-\text{size}\} \times U\{0..W_p-\text{size}\}`, and with ``augment`` a left-right
@@ -136,15 +137,18 @@ def random_crops(photos: Sequence[Tensor], n: int, size: int, *, generator: torc
     gives the same crops. Dtype and device of the photos.
 
     Raises:
-        TypeError / ValueError: photos not a non-empty sequence of ``(3, H, W)`` float tensors, ``n`` or ``size`` not
+        TypeError / ValueError: photos not a non-empty sequence of ``(C, H, W)`` float tensors, ``n`` or ``size`` not
         a positive int, ``size`` larger than a photo, ``generator`` not a ``torch.Generator``.
     """
     if isinstance(photos, Tensor) or not isinstance(photos, Sequence) or len(photos) == 0:
-        raise TypeError("photos must be a non-empty list of (3, H, W) tensors (e.g. load_photos('train')).")
+        raise TypeError("photos must be a non-empty list of (C, H, W) tensors (e.g. load_photos('train')).")
     for k, p in enumerate(photos):
-        if not isinstance(p, Tensor) or p.dim() != 3 or p.shape[0] != 3 or not p.is_floating_point():
-            raise ValueError(f"photos[{k}] must be a floating (3, H, W) tensor, got "
+        if not isinstance(p, Tensor) or p.dim() != 3 or not p.is_floating_point():
+            raise ValueError(f"photos[{k}] must be a floating (C, H, W) tensor, got "
                              f"{tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__}.")
+        if p.shape[0] != photos[0].shape[0]:
+            raise ValueError(f"every photo must have the same channels; photos[0] has {photos[0].shape[0]}, "
+                             f"photos[{k}] has {p.shape[0]}.")
     n = _check_int("n", n, 1)
     size = _check_int("size", size, 1)
     if not isinstance(generator, torch.Generator):
