@@ -299,6 +299,10 @@ _ENTRY_MODULES = (
     "course_lib.gan.progan",
     "course_lib.gan.lapgan",
     "course_lib.gan.stylegan",
+    "course_lib.gan.sagan",
+    "course_lib.gan.biggan",
+    "course_lib.translation.pix2pix",
+    "course_lib.restoration.recipes",
 )
 
 
