@@ -497,6 +497,10 @@ class AdversarialTrainer:
         objective: an :class:`~course_lib.train.objective.Objective` that computes both losses from a minibatch
             (labels, paired images, several networks); ``None``: Algorithm 1's ``loss(D(x), D(G(z)))`` with
             ``config.loss`` and ``config.penalty``.
+        distributed: a :class:`~course_lib.train.distributed.DistributedContext` (or ``True``: from torchrun's
+            environment) to train data-parallel on several processes (Appendix B): ``config.batch_size`` is then
+            the batch of each rank, gradients are averaged by DDP, only rank 0 prints, samples and writes
+            checkpoints. ``None``: one process. See :meth:`distribute`.
 
     Attributes:
         G, D, opt_g, opt_d: the networks and their optimizers. ``step``: generator updates done so far.
@@ -517,6 +521,7 @@ class AdversarialTrainer:
         optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer] | None = None,
         after_d_step: Sequence[Callable[["AdversarialTrainer"], Any]] = (),
         objective: Any = None,
+        distributed: Any = None,
     ) -> None:
         if not isinstance(generator, nn.Module) or not isinstance(discriminator, nn.Module):
             raise TypeError(
@@ -537,6 +542,12 @@ class AdversarialTrainer:
                 raise ValueError("config.penalty is not used with an objective: add the penalty inside the "
                                  "objective's d_loss (course_lib.gan.penalties.get_penalty(name)).")
         self.objective = objective
+        if distributed is True:
+            from course_lib.train.distributed import init_distributed
+
+            distributed = init_distributed()
+        if distributed is not None and device is None:
+            device = getattr(distributed, "device", None)  # each rank's own device (cuda:LOCAL_RANK or cpu)
 
         # --- models, device, dtype (taken from the models) ---
         if device is not None:
@@ -635,6 +646,28 @@ class AdversarialTrainer:
         self.last_logs: dict[str, float] = {}
         self._consistent = True  # False while a step is half done (then a checkpoint would not resume exactly)
         self._saved_step = -1
+        # --- data parallelism (Appendix B): the modules called for each side's update, and the process group ---
+        self.dist: Any = None
+        self._G_step, self._D_step, self._penalty_step = self.G, self.D, self.penalty
+        self._data_shards = self._noise_shards = 1
+        if distributed is not None:
+            self.distribute(distributed)
+
+    def distribute(self, ctx: Any = True) -> "AdversarialTrainer":
+        """Train data-parallel from now on (:func:`course_lib.train.distributed.attach`); returns ``self``.
+
+        ``ctx``: a :class:`~course_lib.train.distributed.DistributedContext`, or ``True`` to join torchrun's
+        process group. Call it on every rank, before :meth:`fit`.
+        """
+        from course_lib.train.distributed import attach, init_distributed
+
+        attach(self, init_distributed() if ctx is True else ctx)
+        return self
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process prints, samples and writes checkpoints (always, without ``distributed``)."""
+        return self.dist is None or self.dist.is_main
 
     # ------------------------------------------------------------------------------------------------------------
     def _make_source(self, data: Any) -> Any:
@@ -674,11 +707,15 @@ class AdversarialTrainer:
 
     def _noise(self, n: int) -> Tensor:
         """``z ~ N(0, I)``, ``Tensor[n, z_dim]`` on the models' device, from the trainer's noise generator."""
-        z = torch.randn(n, self.z_dim, generator=self.noise_rng, device=self.noise_rng.device, dtype=self.dtype)
-        return z.to(self.device, non_blocking=True)
+        w = self._noise_shards  # distributed: every rank draws the global (W n, z_dim) and keeps its slice
+        z = torch.randn(n * w, self.z_dim, generator=self.noise_rng, device=self.noise_rng.device, dtype=self.dtype)
+        z = z.to(self.device, non_blocking=True)
+        return z if w == 1 else self.dist.shard(z)
 
     def _next_real(self) -> Tensor:
-        real = self._data.next(self.config.batch_size, self.data_rng)
+        real = self._data.next(self.config.batch_size * self._data_shards, self.data_rng)
+        if self._data_shards > 1:
+            real = self.dist.shard(real)  # this rank's slice of the global minibatch (same order on every rank)
         if isinstance(real, tuple):
             return real
         if self.config.channels_last and real.dim() == 4 and self.device.type == "cuda":
@@ -717,13 +754,13 @@ class AdversarialTrainer:
         for _ in range(cfg.n_critic):
             batch = self._next_real()
             z = self._noise(batch_size_of(batch)) if needs_noise else None
-            d_logs = objective_step("discriminator", self.G, self.D, self.opt_d, obj, batch, z,
+            d_logs = objective_step("discriminator", self.G, self._D_step, self.opt_d, obj, batch, z,
                                     scaler=self.scaler_d, autocast=self._autocast, max_grad_norm=cfg.max_grad_norm)
             self._guard("discriminator", d_logs["d_loss"])
             for hook in self.after_d_step:
                 hook(self)
         z = self._noise(batch_size_of(batch)) if needs_noise else None
-        g_logs = objective_step("generator", self.G, self.D, self.opt_g, obj, batch, z,
+        g_logs = objective_step("generator", self._G_step, self.D, self.opt_g, obj, batch, z,
                                 scaler=self.scaler_g, autocast=self._autocast, max_grad_norm=cfg.max_grad_norm)
         self._guard("generator", g_logs["g_loss"])
         return {**d_logs, **g_logs}
@@ -737,8 +774,8 @@ class AdversarialTrainer:
             real = self._next_real()  # x ~ p_data, (m, ...)
             z = self._noise(real.shape[0])  # z ~ p_z, (m, z_dim)
             d_logs = discriminator_step(
-                self.G, self.D, self.opt_d, real, z, self.loss,
-                penalty=self.penalty, penalty_weight=self.penalty_weight,
+                self.G, self._D_step, self.opt_d, real, z, self.loss,
+                penalty=self._penalty_step, penalty_weight=self.penalty_weight,
                 scaler=self.scaler_d, autocast=self._autocast, max_grad_norm=cfg.max_grad_norm,
             )
             self._guard("discriminator", d_logs["d_loss"])
@@ -746,7 +783,7 @@ class AdversarialTrainer:
                 hook(self)
         z = self._noise(real.shape[0])  # a fresh noise minibatch for the generator
         g_logs = generator_step(
-            self.G, self.D, self.opt_g, z, self.loss,
+            self._G_step, self.D, self.opt_g, z, self.loss,
             real=real if self._g_needs_real else None,
             scaler=self.scaler_g, autocast=self._autocast, max_grad_norm=cfg.max_grad_norm,
         )
@@ -773,12 +810,14 @@ class AdversarialTrainer:
         target = cfg.steps if steps is None else steps
         if not isinstance(target, int) or isinstance(target, bool) or target <= 0:
             raise ValueError(f"steps must be a positive int (the total number of generator updates), got {target!r}.")
+        show = cfg.progress and self.is_main  # distributed: rank 0 prints for all
         if resume:
-            self._resume(resume)
-        if cfg.progress:
+            with self._collective_guard("while resuming"):
+                self._resume(resume)
+        if show:
             print(cfg)
         if self.step >= target:
-            if cfg.progress:
+            if show:
                 print(f"Already at step {self.step} >= {target}: nothing to do (steps counts the total).")
             return self.history
 
@@ -791,13 +830,13 @@ class AdversarialTrainer:
         self.stop_training = False
         for cb in self.callbacks:
             cb.on_fit_start(self)
-        bar = tqdm(total=target, initial=self.step, disable=not cfg.progress, desc="training", unit="step")
-        if cfg.sample_every and self.step == 0 and not self.samples:
+        bar = tqdm(total=target, initial=self.step, disable=not show, desc="training", unit="step")
+        if cfg.sample_every and self.step == 0 and not self.samples and self.is_main:
             self.samples.append((0, self.sample().cpu()))  # the starting point, for "before/after" grids
         start, elapsed0 = time.perf_counter(), self.elapsed
         interrupted = False
         try:
-            with _deferred_interrupt() as interrupt:
+            with self._collective_guard(), _deferred_interrupt() as interrupt:
                 while self.step < target:
                     self._consistent = False
                     logs = self._train_step()
@@ -807,9 +846,12 @@ class AdversarialTrainer:
                     self._bookkeeping(logs, bar)
                     for cb in self.callbacks:
                         cb.on_step_end(self, self.step, logs)
-                    if interrupt["requested"]:
+                    requested, stop = interrupt["requested"], self.stop_training
+                    if self.dist is not None:  # all ranks stop after the same step (else a collective would hang)
+                        requested, stop = self.dist.agree(requested, stop)
+                    if requested:
                         raise KeyboardInterrupt
-                    if self.stop_training:
+                    if stop:
                         break
         except KeyboardInterrupt:
             interrupted = True
@@ -817,13 +859,22 @@ class AdversarialTrainer:
         finally:
             bar.close()
         if not interrupted and cfg.checkpoint_dir is not None and self._saved_step != self.step:
-            self.save_checkpoint()
+            with self._collective_guard("while writing the last checkpoint"):
+                self.save_checkpoint()
         for cb in self.callbacks:
             cb.on_fit_end(self)
         return self.history
 
+    def _collective_guard(self, where: str | None = None) -> ContextManager[Any]:
+        """Distributed: turn a failed collective (another rank died or hung) into a RankFailureError."""
+        if self.dist is None:
+            return contextlib.nullcontext()
+        return self.dist.guard(lambda: where or f"during step {self.step + 1}")
+
     def _bookkeeping(self, logs: dict[str, float], bar: Any) -> None:
         cfg, step = self.config, self.step
+        if self.dist is not None and step % cfg.log_every == 0:
+            logs = self.dist.log_step(self, logs)  # the mean over ranks; checks that the ranks' weights agree
         self.last_logs = logs
         bar.update(1)
         if step % cfg.log_every == 0:
@@ -838,7 +889,7 @@ class AdversarialTrainer:
             if "d_real" in logs and "d_fake" in logs:
                 postfix.update(D_x=f"{logs['d_real']:.2f}", D_Gz=f"{logs['d_fake']:.2f}")
             bar.set_postfix(**postfix, refresh=False)
-        if cfg.sample_every and step % cfg.sample_every == 0:
+        if cfg.sample_every and step % cfg.sample_every == 0 and self.is_main:
             self.samples.append((step, self.sample().cpu()))
         if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
             self.save_checkpoint()
@@ -943,6 +994,8 @@ class AdversarialTrainer:
                 "python": random.getstate(),
                 "numpy": _numpy_state_to_torch(np.random.get_state()),
             },
+            # distributed: every rank's global generators (a collective); None for a single process
+            "ranks": None if self.dist is None else self.dist.rng_states(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -1006,6 +1059,8 @@ class AdversarialTrainer:
             torch.cuda.set_rng_state_all(rng["torch_cuda"])
         random.setstate(rng["python"])
         np.random.set_state(_numpy_state_from_torch(rng["numpy"]))
+        if self.dist is not None:  # each rank gets its own global generators back (dropout masks differ per rank)
+            self.dist.set_rng_state(state.get("ranks"), fallback_seed=self.config.seed + self.step)
         self._saved_step = self.step
         self._consistent = True
 
@@ -1037,11 +1092,17 @@ class AdversarialTrainer:
                 raise ValueError("save_checkpoint() without a path needs TrainerConfig.checkpoint_dir.")
             path = Path(self.config.checkpoint_dir) / f"ckpt_{self.step:08d}.pt"
         path = Path(path)
+        state = self.state_dict()  # distributed: a collective (every rank's generator states), then rank 0 writes
+        self._saved_step = self.step
+        if not self.is_main:
+            self.dist.barrier()  # return once rank 0 has written the file
+            return path
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.state_dict(), tmp)
+        torch.save(state, tmp)
         os.replace(tmp, path)  # atomic: a crash mid-write never leaves a truncated checkpoint behind
-        self._saved_step = self.step
+        if self.dist is not None:
+            self.dist.barrier()
         if managed:
             found = sorted(
                 (int(m.group(1)), p) for p in path.parent.iterdir() if (m := _CKPT_PATTERN.match(p.name))
@@ -1064,7 +1125,7 @@ class AdversarialTrainer:
                 raise ValueError("fit(resume=True) needs TrainerConfig.checkpoint_dir (or pass resume=<path>).")
             path = latest_checkpoint(self.config.checkpoint_dir)
             if path is None:
-                if self.config.progress:
+                if self.config.progress and self.is_main:
                     print(f"No checkpoint in {self.config.checkpoint_dir}: starting from step {self.step}.")
                 return
         elif isinstance(resume, (str, os.PathLike)):
@@ -1077,5 +1138,5 @@ class AdversarialTrainer:
         else:
             raise TypeError(f"resume must be a bool or a path, got {type(resume).__name__}.")
         self.load_checkpoint(path)
-        if self.config.progress:
+        if self.config.progress and self.is_main:
             print(f"Resumed from {path} at step {self.step}.")
