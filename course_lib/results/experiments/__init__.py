@@ -13,6 +13,8 @@ MODULES = (
     "course_lib.results.experiments.ch09",
     "course_lib.results.experiments.ch13",
     "course_lib.results.experiments.ch14",
+    "course_lib.results.experiments.ch15",
+    "course_lib.results.experiments.ch16",
     "course_lib.results.experiments.ch17",
     "course_lib.results.experiments.benchmarks",
 )

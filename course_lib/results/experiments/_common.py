@@ -63,3 +63,78 @@ def bar_figure(labels: list[str], values: list[float], title: str, ylabel: str, 
         ax.set_yscale("log")
     fig.tight_layout()
     return fig
+
+
+def render_detection(n_images: int, image_size: int, scale_range: tuple[float, float], train: bool, seed: int,
+                     max_digits: int = 3) -> tuple[Tensor, list[dict[str, Tensor]]]:
+    """``MNISTDetection`` rendered once: uint8 ``(N, 1, S, S)`` images (grey) and targets with boxes relative to
+    the image (what the labs of chapters 14-16 keep in memory)."""
+    from course_lib.detection.datasets import MNISTDetection, normalize_target
+
+    ds = MNISTDetection(n_images=n_images, seed=seed, train=train, image_size=image_size, scale_range=scale_range,
+                        max_digits=max_digits)
+    images = torch.empty(len(ds), 1, image_size, image_size, dtype=torch.uint8)
+    targets = []
+    for i in range(len(ds)):
+        image, target = ds[i]                                      # (3, H, W) in [0, 1], boxes in pixels
+        images[i, 0] = (image[0] * 255).round().to(torch.uint8)
+        targets.append(normalize_target(target, image_size))
+    return images, targets
+
+
+def as_float(images: Tensor) -> Tensor:
+    """uint8 ``(N, 1, H, W)`` -> float ``(N, 3, H, W)`` in [0, 1], the detectors' input."""
+    return images.float().div(255).expand(-1, 3, -1, -1)
+
+
+def fit_two_phases(model: torch.nn.Module, batches: Any, loss_fn: Any, steps: int, lr: float,
+                   device: torch.device) -> tuple[dict[str, list[float]], float]:
+    """The labs' schedule with :func:`course_lib.detection.train.fit_detector`: Adam at ``lr``, then ``lr / 10`` for
+    the last fifth of ``steps``. Returns the history (``step``, ``loss``) and the training seconds."""
+    import time
+
+    from course_lib.detection.train import fit_detector
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history: dict[str, list[float]] = {"step": [], "loss": []}
+    start = time.perf_counter()
+    for n_steps, rate in [(steps - steps // 5, lr), (steps // 5, lr / 10)]:
+        if n_steps == 0:
+            continue
+        for group in optimizer.param_groups:
+            group["lr"] = rate
+        done = history["step"][-1] if history["step"] else 0
+        phase = fit_detector(model, batches, loss_fn, steps=n_steps, optimizer=optimizer, device=device,
+                             log_every=max(1, steps // 200), progress=False)
+        history["step"] += [done + s for s in phase["step"]]
+        history["loss"] += phase["loss"]
+    return history, time.perf_counter() - start
+
+
+def detection_loss_figure(history: dict[str, list[float]], steps: int, title: str) -> Any:
+    """The training loss per step (log scale), the learning-rate drop dotted."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.semilogy(history["step"], history["loss"])
+    ax.axvline(steps - steps // 5, color="gray", linestyle=":", label="learning rate / 10")
+    ax.set(xlabel="training step", ylabel="loss per image", title=title)
+    ax.legend(fontsize=9)
+    return fig
+
+
+def detections_figure(images: Tensor, detections: list[dict[str, Tensor]], image_size: int) -> Any:
+    """Held-out images with their detections (boxes relative to the image)."""
+    import matplotlib.pyplot as plt
+
+    from course_lib.detection.datasets import DIGIT_CLASSES
+    from course_lib.viz import draw_boxes
+
+    n = len(detections)
+    fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 3.8), squeeze=False)
+    for col, det in enumerate(detections):
+        det = {k: v.cpu() for k, v in det.items()}
+        draw_boxes(images[col].cpu(), det["boxes"] * image_size, det["labels"], det["scores"], DIGIT_CLASSES,
+                   ax=axes[0, col], title=f"{len(det['scores'])} detections")
+    fig.tight_layout()
+    return fig

@@ -6,6 +6,8 @@ import time
 
 import torch
 
+from course_lib.results.experiments._common import as_float, detection_loss_figure, detections_figure
+from course_lib.results.experiments._common import fit_two_phases, render_detection
 from course_lib.results.registry import Context, register, register_chapter
 
 CHAPTER = "14_yolov1"
@@ -19,13 +21,9 @@ def train(ctx: Context) -> None:
     held-out images, a ``YoloV1Tiny`` (backbone widths 32, 64, 128, 256, 256; head 256; S = 7, B = 2, C = 10),
     8,000 (colab) or 24,000 (full) Adam steps at batch 64, learning rate 1e-3 and a tenth of it for the last fifth;
     VOC all-point mAP@0.5 over the ten digits, the loss curve and detections on held-out images."""
-    import matplotlib.pyplot as plt
-
-    from course_lib.detection.datasets import DIGIT_CLASSES, MNISTDetection, normalize_target
     from course_lib.detection.metrics import mean_average_precision
-    from course_lib.detection.train import InMemoryBatches, fit_detector
+    from course_lib.detection.train import InMemoryBatches
     from course_lib.detection.yolo_v1 import YoloV1Tiny, decode, encode_targets, yolo_v1_loss
-    from course_lib.viz import draw_boxes
 
     S, B, C = 7, 2, 10
     size = ctx.size(tiny=56, colab=112)
@@ -34,42 +32,18 @@ def train(ctx: Context) -> None:
     head = ctx.size(tiny=16, colab=256)
     batch, steps = ctx.size(tiny=8, colab=64), ctx.size(tiny=5, colab=8_000, full=24_000)
     lr = ctx.size(tiny=2e-3, colab=1e-3)
-    kwargs = dict(image_size=size, scale_range=ctx.size(tiny=(0.5, 1.0), colab=(0.8, 2.0)), max_digits=3)
-
-    def render(ds: MNISTDetection) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
-        images = torch.empty(len(ds), 1, size, size, dtype=torch.uint8)
-        targets = []
-        for i in range(len(ds)):
-            image, target = ds[i]                                  # (3, H, W) in [0, 1], boxes in pixels
-            images[i, 0] = (image[0] * 255).round().to(torch.uint8)
-            targets.append(normalize_target(target, size))
-        return images, targets
-
-    def as_float(images: torch.Tensor) -> torch.Tensor:            # uint8 (N, 1, H, W) -> float (N, 3, H, W)
-        return images.float().div(255).expand(-1, 3, -1, -1)
+    scale = ctx.size(tiny=(0.5, 1.0), colab=(0.8, 2.0))
 
     t0 = time.perf_counter()
-    train_images, train_targets = render(MNISTDetection(n_images=n_train, seed=0, train=True, **kwargs))
-    test_images, test_targets = render(MNISTDetection(n_images=n_test, seed=1, train=False, **kwargs))
-    data_seconds = time.perf_counter() - t0
+    train_images, train_targets = render_detection(n_train, size, scale, train=True, seed=0)
+    test_images, test_targets = render_detection(n_test, size, scale, train=False, seed=1)
+    ctx.number("data_seconds", time.perf_counter() - t0)
     encoded = torch.stack([encode_targets(t["boxes"], t["labels"], S, B, C) for t in train_targets])
     torch.manual_seed(ctx.seed)
     model = YoloV1Tiny(C=C, image_size=size, widths=widths, head_width=head).to(ctx.device)
     batches = InMemoryBatches(train_images, encoded, batch, seed=ctx.seed, transform=as_float, device=ctx.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history = {"step": [], "loss": []}
-    t0 = time.perf_counter()
-    for n_steps, rate in [(steps - steps // 5, lr), (steps // 5, lr / 10)]:
-        if n_steps == 0:
-            continue
-        for group in optimizer.param_groups:
-            group["lr"] = rate
-        done = history["step"][-1] if history["step"] else 0
-        phase = fit_detector(model, batches, lambda p, t: yolo_v1_loss(p, t, S, B, C), steps=n_steps,
-                             optimizer=optimizer, log_every=max(1, steps // 200), progress=False)
-        history["step"] += [done + s for s in phase["step"]]
-        history["loss"] += phase["loss"]
-    seconds = time.perf_counter() - t0
+    history, seconds = fit_two_phases(model, batches, lambda p, t: yolo_v1_loss(p, t, S, B, C), steps, lr,
+                                      ctx.device)
     model.eval()
     test_float = as_float(test_images).to(ctx.device)
     with torch.no_grad():
@@ -84,24 +58,12 @@ def train(ctx: Context) -> None:
     ctx.number("steps", steps)
     ctx.number("batch", batch)
     ctx.number("training_seconds", seconds)
-    ctx.number("data_seconds", data_seconds)
     ctx.number("final_loss", history["loss"][-1])
     ctx.table("AP@0.5 per digit", ["digit", "AP"], [[c, result["ap"][c]] for c in range(C)])
-
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.semilogy(history["step"], history["loss"])
-    ax.axvline(steps - steps // 5, color="gray", linestyle=":", label="learning rate / 10")
-    ax.set(xlabel="training step", ylabel="loss per image", title="YOLOv1 training loss")
-    ax.legend(fontsize=9)
-    ctx.figure(fig, "loss", "The YOLOv1 loss per image during training (log scale); the dotted line marks the "
-                            "learning-rate drop.")
+    ctx.figure(detection_loss_figure(history, steps, "YOLOv1 training loss"), "loss",
+               "The YOLOv1 loss per image during training (log scale); the dotted line marks the learning-rate drop.")
     shown = min(5, n_test)
     kept = decode(pred[:shown], S, B, C, conf_threshold=0.2, iou_threshold=0.4)
-    fig, axes = plt.subplots(1, shown, figsize=(3.3 * shown, 3.8), squeeze=False)
-    for col in range(shown):
-        det = {k: v.cpu() for k, v in kept[col].items()}
-        draw_boxes(test_float[col].cpu(), det["boxes"] * size, det["labels"], det["scores"], DIGIT_CLASSES,
-                   ax=axes[0, col], title=f"{len(det['scores'])} detections")
-    fig.tight_layout()
-    ctx.figure(fig, "detections", f"Detections (score > 0.2, NMS at 0.4) on {shown} held-out images; "
-                                  f"mAP@0.5 over all {n_test}: {result['map']:.3f}.")
+    ctx.figure(detections_figure(test_float[:shown], kept, size), "detections",
+               f"Detections (score > 0.2, NMS at 0.4) on {shown} held-out images; mAP@0.5 over all {n_test}: "
+               f"{result['map']:.3f}.")
