@@ -11,7 +11,7 @@ export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 SHELL   := /bin/bash
 
-.PHONY: help venv notebooks check-sync unit nbval book book-test test clean
+.PHONY: help venv notebooks check-sync unit nbval book book-test chromium test clean
 
 help:
 	@echo "make book        build the book (executes every learner notebook in the '$(COURSE_PROFILE)' profile)"
@@ -51,7 +51,18 @@ book: venv check-sync $(WIDGETS)
 	@grep -o "/chapters/.*Executed notebook in [0-9.]* seconds" _build.log | sed 's/: Executed notebook in/:/' || true
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-book-test: book
+# Debian's Chromium for the browser checks of tests/book (headless, offline, on loopback). It needs root or sudo;
+# without either, or without apt-get, the checks are skipped and say so loudly.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
+	    echo "WARNING: Chromium is missing and cannot be installed (no root, no sudo): browser checks SKIPPED"; exit 0; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "WARNING: no apt-get to install Chromium: browser checks SKIPPED"; exit 0; }; \
+	  echo "Installing Debian's chromium for the browser checks"; \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium ) >/dev/null \
+	    || echo "WARNING: apt-get install chromium failed: browser checks SKIPPED"; }
+
+book-test: book chromium
 	$(BIN)/python -m pytest -q tests/book
 
 # nbval (the solved notebooks) and the book build (the learner notebooks) run side by side, one per core;

@@ -5,7 +5,8 @@ the ``@jupyter-widgets/html-manager`` bundle. The book serves its own copies ins
 ``_config.yml`` points at ``_static/widgets/``). This script downloads the two npm packages from the npm registry
 (pinned versions, checked against the registry's sha512 integrity), and copies the files the pages need into
 ``.widgets_js/widgets/``, which the book build copies to ``_build/html/_static/widgets/``. ``make book`` runs it; it
-does nothing when the files are already there.
+does nothing when the files are already there. ``embed-amd.js`` gets two small fixes (``patch_embed_amd``: the
+fonts' folder, and a MathJax-2 shim over MathJax 3).
 
     python tools/fetch_widget_js.py [--dest .widgets_js/widgets] [--force]
 """
@@ -16,6 +17,7 @@ import argparse
 import base64
 import hashlib
 import io
+import re
 import sys
 import tarfile
 import time
@@ -35,9 +37,51 @@ PACKAGES = [
 FONT_SUFFIXES = (".woff", ".woff2", ".ttf", ".eot", ".svg")  # Font Awesome, loaded by the widgets' CSS
 STAMP = ".fetched"
 
+# Two fixes applied to embed-amd.js after the digest check (the pinned bundle is unchanged on the registry):
+# 1. Each webpack bundle in it takes its public path (where the Font Awesome fonts of its CSS live) from its RequireJS
+#    module id, resolved against the PAGE (chapters/04_dcgan/@jupyter-widgets/html-manager/dist/....woff2: six 404s
+#    on each widget page). The prelude records the folder of the script itself (document.currentScript, i.e.
+#    _static/widgets/, where the fonts are) and the bundles resolve against it.
+# 2. The widget manager typesets labels with MathJax 2's API (MathJax.Hub.Queue); the book runs MathJax 3, so every
+#    label threw a TypeError and stayed plain text. The prelude is a MathJax-2 shim over MathJax 3's typesetPromise
+#    (it waits for MathJax to load and start up), and the one call site uses it when there is no MathJax.Hub.
+PATCH_VERSION = "2"
+PRELUDE = """/* course book (tools/fetch_widget_js.py): the bundle's own folder and a MathJax-2 shim over MathJax 3 */
+var __courseWidgetBase = (document.currentScript && document.currentScript.src || "").replace(/[^\\/]*$/, "");
+function __courseTypeset(element) {
+  var tries = 0;
+  (function typeset() {
+    var M = window.MathJax;
+    if (M && M.Hub && M.Hub.Queue) { M.Hub.Queue(["Typeset", M.Hub, element]); return; }
+    if (M && M.typesetPromise && M.startup && M.startup.promise) {
+      M.startup.promise.then(function () { return M.typesetPromise([element]); })
+        .catch(function (err) { console.warn("MathJax could not typeset a widget label", err); });
+      return;
+    }
+    if (tries++ < 200) setTimeout(typeset, 50);
+  })();
+}
+"""
+# (pattern in the bundle, its replacement, how many times it must occur: None for at least once)
+REPLACEMENTS = [
+    (r"new URL\(([A-Za-z_$][\w$]*)\.uri,document\.location\)", r"new URL(__courseWidgetBase||\1.uri,document.location)",
+     None),
+    (re.escape('MathJax.Hub.Queue(["Typeset",MathJax.Hub,e])'), "__courseTypeset(e)", 1),
+]
+
+
+def patch_embed_amd(text: str) -> str:
+    """embed-amd.js with the prelude and the two replacements (each must be found, else SystemExit)."""
+    for pattern, replacement, count in REPLACEMENTS:
+        text, found = re.subn(pattern, replacement, text)
+        if found == 0 or (count is not None and found != count):
+            raise SystemExit(f"fetch_widget_js: expected {count or 'some'} of {pattern!r} in embed-amd.js, "
+                             f"found {found}")
+    return PRELUDE + text
+
 
 def _stamp_text() -> str:
-    return "\n".join(f"{name}@{version}" for name, version, _, _ in PACKAGES) + "\n"
+    return "\n".join(f"{name}@{version}" for name, version, _, _ in PACKAGES) + f"\npatch {PATCH_VERSION}\n"
 
 
 def _download(url: str, integrity: str, attempts: int = 3) -> bytes:
@@ -89,7 +133,10 @@ def fetch(dest: Path, force: bool = False) -> bool:
                     continue
                 extracted = tar.extractfile(member)
                 assert extracted is not None
-                (dest / local).write_bytes(extracted.read())
+                data = extracted.read()
+                if local == "embed-amd.js":
+                    data = patch_embed_amd(data.decode("utf-8")).encode("utf-8")
+                (dest / local).write_bytes(data)
                 kept += 1
         print(f"fetch_widget_js: {name}@{version}: {kept} file(s) -> {dest}")
     for needed in ("require.js", "embed-amd.js"):
