@@ -76,8 +76,12 @@ def _import_all() -> None:
     import importlib
 
     for module in ("course_lib.gan.models", "course_lib.gan.dcgan", "course_lib.gan.progan", "course_lib.gan.stylegan",
-                   "course_lib.gan.lapgan", "course_lib.detection.yolo_v1",
-                   "course_lib.detection.yolo_v2", "course_lib.detection.yolo_v3", "course_lib.detection.yolo_v4_tiny"):
+                   "course_lib.gan.lapgan", "course_lib.gan.conditional", "course_lib.gan.acgan",
+                   "course_lib.gan.infogan", "course_lib.gan.semi_supervised", "course_lib.gan.aae", "course_lib.gan.cogan",
+                   "course_lib.gan.clustergan", "course_lib.gan.icgan", "course_lib.gan.sagan", "course_lib.gan.biggan",
+                   "course_lib.detection.yolo_v1",
+                   "course_lib.detection.yolo_v2", "course_lib.detection.yolo_v3", "course_lib.detection.yolo_v4_tiny",
+                   "course_lib.translation.pix2pix"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:  # a module not written yet

@@ -120,15 +120,19 @@ def test_duplicates_unknown_keys_and_replacing_a_placeholder(clean_registry):
         zoo.register_variant(_entry(key="gan"))
     same = zoo.get_variant("lsgan")
     assert zoo.register_variant(same) is same  # re-registering the same entry is a no-op
-    placeholder = zoo.get_variant("pix2pix")
+    card_only = [e.key for e in zoo.variants() if not e.runnable]   # chapters not written yet (shrinks over time)
+    if len(card_only) < 2:
+        pytest.skip("fewer than two card-only placeholders are left")
+    key, other = card_only[0], card_only[1]
+    placeholder = zoo.get_variant(key)
     assert not placeholder.runnable
     recipe = FastRecipe(zoo.get_variant("gan").recipe.models, steps=2)
-    taught = _entry(key="pix2pix", name="pix2pix", recipe=recipe, taught_in=None)
+    taught = _entry(key=key, name=placeholder.name, recipe=recipe, taught_in=None)
     zoo.register_variant(taught)  # the chapter landed: the placeholder is replaced, no error
-    assert zoo.get_variant("pix2pix") is taught
-    assert sum(e.key == "pix2pix" for e in zoo.variants()) == 1
+    assert zoo.get_variant(key) is taught
+    assert sum(e.key == key for e in zoo.variants()) == 1
     with pytest.raises(ValueError, match="card only"):
-        zoo.run_variant("cyclegan")
+        zoo.run_variant(other)
     with pytest.raises(ValueError, match="register_variant"):
         zoo.register_planned(taught)
 
