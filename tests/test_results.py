@@ -118,7 +118,9 @@ def test_committed_indexes_are_current_and_included_by_the_theory_pages():
             included[key] = page
             assert key in CHAPTERS, f"{page} includes results/{key}/index.md of no registered chapter"
             assert "Results on a GPU" in page.read_text()
-    for key in ("04_dcgan", "05_losses_regularizers", "06_evaluating_gans", "09_progressive_and_style", "14_yolov1"):
+    for key in ("02_original_gan", "04_dcgan", "05_losses_regularizers", "06_evaluating_gans",
+                "09_progressive_and_style", "13_detection_fundamentals", "14_yolov1", "15_yolov2", "16_yolov3",
+                "17_yolov4_tiny"):
         assert key in included, f"chapters/{key}/theory.md does not include its results index"
 
 

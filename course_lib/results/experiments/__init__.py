@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 
 MODULES = (
+    "course_lib.results.experiments.ch02",
     "course_lib.results.experiments.ch04",
     "course_lib.results.experiments.ch05",
     "course_lib.results.experiments.ch06",
