@@ -4,8 +4,8 @@ API (stable; chapters 10-12 build on it). :data:`PHOTO_NAMES` are the colour pho
 scikit-image wheel (no pooch, no network). :data:`PHOTO_SPLIT` holds whole photos out: ``"train"`` and ``"test"``
 share no photo, so a test crop is a scene the model never saw. ``load_photos(split="train", scale=1.0,
 verbose=False)`` returns a list of float32 ``(3, H, W)`` tensors in [0, 1] (``scale`` < 1 shrinks each photo with an
-anti-aliased bilinear resize, so a small crop holds more of the scene). ``random_crops(photos, n, size, *, generator, augment=True)``
-returns float32 ``(n, C, size, size)`` (``C = 3`` for the photos) in [0, 1]: photo uniformly at random, position uniformly at random, and with
+anti-aliased bilinear resize, so a small crop holds more of the scene).
+``random_crops(photos, n, size, *, generator, augment=True)`` returns float32 ``(n, C, size, size)`` (``C = 3`` for the photos) in [0, 1]: photo uniformly at random, position uniformly at random, and with
 ``augment`` a left-right mirror with probability 1/2; the result is a function of the generator's state only.
 ``heldout_crops(n, size, seed=0, *, scale=1.0)`` draws ``n`` crops from the test photos with its own generator
 seeded by ``seed`` (no augmentation), the same tensor on every call. Values stay in [0, 1]; the paired and unpaired
