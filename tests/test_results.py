@@ -220,7 +220,8 @@ def test_validate_record_rejects_bad_records(tmp_path, fake_chapter):
         with pytest.raises(ValueError, match=message):
             validate_record(bad)
     (tmp_path / fake_chapter / "junk.json").write_text("{not json")
-    assert set(record.read_records(fake_chapter, tmp_path)) == {"cheap"}     # unreadable files are ignored
+    with pytest.warns(UserWarning, match="junk.json: not a valid record"):
+        assert set(record.read_records(fake_chapter, tmp_path)) == {"cheap"}   # invalid files are left out
 
 
 def test_bad_arguments_give_clear_errors(tmp_path, capsys):

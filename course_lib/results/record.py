@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -278,14 +279,15 @@ def run(chapters: Sequence[str] | None, profile: str, budget_minutes: float, out
 
 
 def read_records(chapter: str, out: str | os.PathLike[str] | None = None) -> dict[str, dict[str, Any]]:
-    """The valid records of ``chapter`` under ``out``, by experiment name (unreadable files are skipped)."""
+    """The valid records of ``chapter`` under ``out``, by experiment name (invalid files are left out, with a
+    warning)."""
     folder = (Path(out) if out is not None else default_out()) / chapter
     records = {}
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             records[path.stem] = validate_record(json.loads(path.read_text()))
-        except (ValueError, json.JSONDecodeError):
-            continue
+        except (ValueError, json.JSONDecodeError) as err:
+            warnings.warn(f"{path}: not a valid record, left out of the index ({err})", stacklevel=2)
     return records
 
 
