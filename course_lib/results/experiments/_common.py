@@ -49,7 +49,8 @@ def mnist_fid(real: Tensor, fake: Tensor, device: torch.device) -> float:
     return float(course_fid(crop(real), crop(fake), device=device))
 
 
-def bar_figure(labels: list[str], values: list[float], title: str, ylabel: str, log: bool = False) -> Any:
+def bar_figure(labels: list[str], values: list[float], title: str, ylabel: str, xlabel: str,
+               log: bool = False) -> Any:
     """A labelled bar chart (benchmarks, per-loss numbers)."""
     import matplotlib.pyplot as plt
 
@@ -59,6 +60,7 @@ def bar_figure(labels: list[str], values: list[float], title: str, ylabel: str, 
                   else "center", fontsize=9)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
+    ax.set_xlabel(xlabel)
     if log:
         ax.set_yscale("log")
     fig.tight_layout()

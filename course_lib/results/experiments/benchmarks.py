@@ -56,7 +56,8 @@ def dcgan(ctx: Context) -> None:
             labels.append(f"{who}\nbatch {batch}")
             values.append(m)
     ctx.table("median images per second", ["batch", "plain fp32 eager", "AdversarialTrainer", "ratio"], rows)
-    ctx.figure(bar_figure(labels, values, "DCGAN training throughput", "median images / s"), "throughput",
+    ctx.figure(bar_figure(labels, values, "DCGAN training throughput", "median images / s",
+                          "contender and batch size"), "throughput",
                "Median images per second of the plain loop and of the trainer (channels_last on CUDA).")
 
 
@@ -73,7 +74,8 @@ def fid(ctx: Context) -> None:
     for r in rows:
         ctx.number(f"scipy_over_ours_D{r['D']}", r["ratio"])
     ctx.figure(bar_figure([f"D={r['D']}" for r in rows], [r["ratio"] for r in rows],
-                          "Frechet distance: SciPy time / ours", "speed-up (x)"), "speedup",
+                          "Frechet distance: SciPy time / ours", "speed-up (x)",
+                          "feature dimension"), "speedup",
                "SciPy's sqrtm time divided by ours, per feature dimension D.")
 
 
@@ -104,7 +106,8 @@ def nms(ctx: Context) -> None:
     ctx.table("NMS timings", ["op", "boxes", "same indices", "ours (ms)", "torchvision (ms)", "ours / torchvision"], rows)
     ctx.number("all_same_indices", all(r[2] for r in rows))
     ctx.figure(bar_figure([f"{r[0]}\n{r[1]}" for r in rows], [r[5] for r in rows], "NMS: our time / torchvision's",
-                          "ratio (lower is faster)"), "ratio", "Our NMS time divided by torchvision's, per case.")
+                          "ratio (lower is faster)",
+                          "operation and number of boxes"), "ratio", "Our NMS time divided by torchvision's, per case.")
 
 
 @register(CHAPTER, "yolo_loss", title="Vectorized YOLOv1 loss against its loop reference",
@@ -139,7 +142,8 @@ def yolo_loss(ctx: Context) -> None:
     ctx.table("YOLOv1 loss timings", ["batch", "vectorized (ms)", "loop reference (ms)", "ratio", "relative difference"],
               rows)
     ctx.figure(bar_figure([f"batch {r[0]}" for r in rows], [r[3] for r in rows], "YOLOv1 loss: reference / vectorized",
-                          "speed-up (x)", log=True), "speedup", "Loop reference time divided by the vectorized loss's.")
+                          "speed-up (x)", "batch size",
+                          log=True), "speedup", "Loop reference time divided by the vectorized loss's.")
 
 
 @register(CHAPTER, "yolo_fps", title="Frames per second of the course's YOLO versions",
@@ -160,5 +164,6 @@ def yolo_fps(ctx: Context) -> None:
         if "error" in r:
             ctx.note(f"{r['name']} at {r['size']}: {r['error']}")
     ctx.figure(bar_figure([str(r["name"]) for r in ok], [r[f"fps_b{batch_sizes[-1]}"] for r in ok],
-                          f"Forward FPS at batch {batch_sizes[-1]}", "frames / s", log=True), "fps",
+                          f"Forward FPS at batch {batch_sizes[-1]}", "frames / s", "YOLO version",
+                          log=True), "fps",
                f"Forward frames per second of each version at batch {batch_sizes[-1]} (no NMS).")

@@ -29,6 +29,8 @@ def mode_collapse(ctx: Context) -> None:
                                          "final G loss", "seconds"],
               [[r["loss"], r["modes_covered"], r["n_modes"], r["high_quality_fraction"], r["final_d_loss"],
                 r["final_g_loss"], r["seconds"]] for r in results])
+    ctx.note("These MLPs trained on the recording machine's CPU with one thread (the device named above only "
+             "hosted the run): a GPU does not speed up networks this small.")
     ctx.number("generator_steps_per_loss", steps)
     ctx.number("losses", len(results))
     ctx.number("losses_covering_all_modes", sum(r["modes_covered"] == r["n_modes"] for r in results))
