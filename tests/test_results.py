@@ -19,6 +19,7 @@ from course_lib.results.registry import CHAPTERS, EXPERIMENTS, Context, load_all
 
 REPO = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
+STATE: dict = {}
 INCLUDE = re.compile(r"```\{include\} \.\./\.\./results/([a-z0-9_]+)/index\.md\n:relative-images:\n```")
 
 
@@ -54,6 +55,26 @@ def fake_chapter():
         """Must never run under a small budget."""
         raise AssertionError("the budget check should have skipped this experiment")
 
+    @register(key, "flaky", title="flaky", minutes={"colab": 1, "full": 1}, tiny_seconds=0.5)
+    def flaky(ctx: Context) -> None:
+        """Succeeds, or fails (or is interrupted) after drawing its figure, as STATE says."""
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        ax.set_title(f"attempt {STATE['attempt']}")
+        ctx.figure(fig, "plot", f"attempt {STATE['attempt']}")
+        ctx.number("attempt", STATE["attempt"])
+        if STATE["mode"] == "fail":
+            raise ValueError("flaky failed")
+        if STATE["mode"] == "interrupt":
+            raise KeyboardInterrupt
+
+    @register(key, "later", title="later", minutes={"colab": 1, "full": 1}, tiny_seconds=0.5)
+    def later(ctx: Context) -> None:
+        """Registered after flaky: not started once a run is interrupted."""
+        ctx.number("ran", True)
+
+    STATE.update(attempt=0, mode="ok")
     yield key
     CHAPTERS.pop(key, None)
     EXPERIMENTS.pop(key, None)
@@ -183,7 +204,8 @@ def test_budget_of_zero_records_nothing_and_says_so(tmp_path, capsys):
 
 def test_budget_stops_what_does_not_fit_and_failures_are_reported(tmp_path, fake_chapter, capsys):
     out = tmp_path / "r"
-    report = record.run([fake_chapter], "colab", 1.0, out, tiny=True, device="cpu", command="cmd")
+    only = ["cheap", "broken", "expensive"]
+    report = record.run([fake_chapter], "colab", 1.0, out, tiny=True, device="cpu", command="cmd", only=only)
     assert report.recorded == [f"{fake_chapter}/cheap"]
     assert [name for name, _ in report.failed] == [f"{fake_chapter}/broken"] and "boom" in report.failed[0][1]
     assert [name for name, _ in report.skipped] == [f"{fake_chapter}/expensive"]
@@ -200,7 +222,30 @@ def test_budget_stops_what_does_not_fit_and_failures_are_reported(tmp_path, fake
     assert "FAILED    99_test_only/broken: RuntimeError: boom" in capsys.readouterr().out
     # the command's exit status says that something failed
     assert main(["run", fake_chapter, "--profile", "colab", "--budget-minutes", "1", "--tiny", "--out", str(out),
-                 "--device", "cpu"]) == 1
+                 "--device", "cpu", "--only", "cheap", "broken"]) == 1
+
+
+def test_a_failed_or_interrupted_rerun_keeps_the_earlier_record(tmp_path, fake_chapter, capsys):
+    folder = tmp_path / fake_chapter
+    STATE.update(attempt=1, mode="ok")
+    assert record.run([fake_chapter], "colab", 1, tmp_path, tiny=True, device="cpu", only=["flaky"]).recorded
+    first_png = (folder / "flaky_plot.png").read_bytes()
+    for attempt, mode in [(2, "fail"), (3, "interrupt")]:
+        STATE.update(attempt=attempt, mode=mode)
+        report = record.run([fake_chapter], "colab", 1, tmp_path, tiny=True, device="cpu", only=["flaky", "later"])
+        if mode == "fail":          # a failure stops only itself
+            assert report.recorded == [f"{fake_chapter}/later"] and report.failed and not report.interrupted
+        else:                       # an interrupt stops the run
+            assert report.recorded == [] and not report.failed and report.interrupted
+        assert json.loads((folder / "flaky.json").read_text())["numbers"]["attempt"] == 1
+        assert (folder / "flaky_plot.png").read_bytes() == first_png
+        assert not list(folder.glob(".*partial"))
+    assert report.interrupted == f"{fake_chapter}/flaky"
+    assert report.skipped == [(f"{fake_chapter}/later", "interrupted")]           # the rest is not started
+    (folder / "later.json").unlink()
+    assert "interrupted (Ctrl-C) during 99_test_only/flaky" in capsys.readouterr().out
+    assert main(["run", fake_chapter, "--profile", "colab", "--budget-minutes", "1", "--tiny", "--out", str(tmp_path),
+                 "--device", "cpu", "--only", "flaky"]) == 130
 
 
 def test_validate_record_rejects_bad_records(tmp_path, fake_chapter):

@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             command = "python -m course_lib.results " + " ".join(shlex.quote(a) for a in argv)
             report = run(args.chapters, args.profile, args.budget_minutes, args.out, tiny=args.tiny,
                          device=args.device, command=command, only=args.only)
-            return 1 if report.failed else 0
+            return 130 if report.interrupted else 1 if report.failed else 0
         if args.cmd == "list":
             for key, chapter in CHAPTERS.items():
                 recorded = read_records(key, args.out)

@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -36,7 +37,8 @@ from course_lib.results.registry import resolve_chapter, shown_in
 
 SCHEMA = 1
 REPO = Path(__file__).resolve().parents[2]
-PROVENANCE_KEYS = ("command", "date_utc", "device", "device_type", "torch", "cuda", "cuda_available", "cudnn", "git_commit", "git_dirty",
+PROVENANCE_KEYS = ("command", "date_utc", "device", "device_type", "torch", "cuda", "cuda_available", "cudnn",
+                   "git_commit", "git_dirty",
                    "profile", "tiny", "wall_seconds", "seed", "estimated_minutes", "python", "platform")
 RECORD_KEYS = ("schema", "chapter", "experiment", "title", "numbers", "tables", "figures", "notes", "provenance")
 
@@ -145,6 +147,7 @@ class RunReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     minutes_used: float = 0.0
+    interrupted: str | None = None
 
     def summary(self) -> str:
         lines = [f"recorded {len(self.recorded)} experiment(s) in {self.minutes_used:.2f} min"
@@ -153,6 +156,8 @@ class RunReport:
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)}:")
             lines += [f"  skipped   {name}: {why}" for name, why in self.skipped]
+        if self.interrupted:
+            lines.append(f"interrupted (Ctrl-C) during {self.interrupted}")
         if self.failed:
             lines.append(f"failed {len(self.failed)}:")
             lines += [f"  FAILED    {name}: {why}" for name, why in self.failed]
@@ -175,7 +180,8 @@ def run(chapters: Sequence[str] | None, profile: str, budget_minutes: float, out
     Before each experiment its estimate for the profile (:attr:`Experiment.minutes`, or ``tiny_seconds``) is compared
     with what is left of the budget; one that does not fit is skipped (and the later ones that fit still run), so a
     budget of 0 records nothing. A failing experiment is reported with its error and writes nothing; the others go
-    on. Each chapter's ``index.md`` is regenerated at the end of the chapter.
+    on; an interrupt (Ctrl-C) stops the run cleanly, keeping what was recorded. Each chapter's ``index.md`` is
+    regenerated at the end of the chapter.
 
     Args:
         chapters: chapter keys or aliases (``4``, ``ch04``, ``dcgan``, ``benchmarks``).
@@ -238,19 +244,25 @@ def run(chapters: Sequence[str] | None, profile: str, budget_minutes: float, out
                     print(f"skip {label}: {why}", file=log, flush=True)
                     continue
                 print(f"run  {label} (estimated {estimate:.2f} min, {left:.2f} min left)", file=log, flush=True)
+                staging = chapter_dir / f".{exp.name}.partial"
+                shutil.rmtree(staging, ignore_errors=True)
                 ctx = Context(profile=profile, tiny=tiny, device=device, seed=exp.seed, out_dir=chapter_dir,
-                              name=exp.name)
+                              name=exp.name, staging=staging)
                 seed_everything(exp.seed)
                 if tiny and device.type == "cpu":
                     torch.set_num_threads(1)   # tiny networks: one thread is as fast, and much faster on a busy machine
                 t0 = time.perf_counter()
                 try:
                     exp.fn(ctx)
+                except KeyboardInterrupt:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    report.interrupted = label
+                    print(f"interrupted during {label}: stopping, nothing of it recorded", file=log, flush=True)
+                    break
                 except Exception as err:  # noqa: BLE001 - one failing experiment must not stop the others
                     traceback.print_exc(file=log)
                     report.failed.append((label, f"{type(err).__name__}: {err}"))
-                    for fig in ctx.figures:
-                        (chapter_dir / fig["file"]).unlink(missing_ok=True)
+                    shutil.rmtree(staging, ignore_errors=True)
                     continue
                 finally:
                     torch.set_num_threads(threads)
@@ -261,12 +273,22 @@ def run(chapters: Sequence[str] | None, profile: str, budget_minutes: float, out
                     "provenance": provenance(command, device, profile, tiny, wall, exp.seed, estimate, git),
                 }
                 validate_record(record)
+                for fig in ctx.figures:
+                    os.replace(staging / fig["file"], chapter_dir / fig["file"])
+                shutil.rmtree(staging, ignore_errors=True)
                 (chapter_dir / f"{exp.name}.json").write_text(json.dumps(record, indent=2) + "\n")
                 report.recorded.append(label)
                 print(f"done {label} in {wall:.1f} s", file=log, flush=True)
             for other in dict.fromkeys([key] + [c for e in EXPERIMENTS[key].values() for c in e.shown_in]):
                 if other in CHAPTERS:
                     write_index(other, out_root)
+            if report.interrupted:
+                break
+        if report.interrupted:
+            done = set(report.recorded) | {n for n, _ in report.failed} | {n for n, _ in report.skipped}
+            done.add(report.interrupted)
+            report.skipped += [(f"{e.chapter}/{e.name}", "interrupted") for e in plan
+                               if f"{e.chapter}/{e.name}" not in done]
     finally:
         for k, v in env_before.items():
             if v is None:

@@ -100,6 +100,7 @@ class Context:
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     figures: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    staging: Path | None = None
 
     def size(self, *, tiny: T, colab: T, full: T | None = None) -> T:
         """The value for this run: ``tiny`` in tiny mode, else the profile's (``full`` falls back to ``colab``)."""
@@ -127,12 +128,17 @@ class Context:
         self.tables[key] = {"columns": columns, "rows": clean}
 
     def figure(self, fig: Any, key: str, caption: str) -> Path:
-        """Save a matplotlib figure as ``<out_dir>/<name>_<key>.png`` (and close it); return the path."""
+        """Save a matplotlib figure as ``<out_dir>/<name>_<key>.png`` (and close it); return the path.
+
+        The runner stages the files of a run (``staging``) and moves them into ``out_dir`` only when the run succeeds,
+        so that a failing run leaves the figures of an earlier record alone."""
         if not _NAME.match(key):
             raise ValueError(f"figure key {key!r}: use lower-case letters, digits and underscores.")
         import matplotlib.pyplot as plt
 
-        path = self.out_dir / f"{self.name}_{key}.png"
+        folder = self.staging if self.staging is not None else self.out_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.name}_{key}.png"
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         self.figures.append({"file": path.name, "caption": caption})

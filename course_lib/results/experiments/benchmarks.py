@@ -45,7 +45,8 @@ def dcgan(ctx: Context) -> None:
     batches = ctx.size(tiny=[4], colab=[128], full=[128, 512])
     rows, labels, values = [], [], []
     for batch in batches:
-        rates = bench.bench(ctx.device, batch=batch, steps=ctx.size(tiny=1, colab=50), warmup=ctx.size(tiny=1, colab=10),
+        rates = bench.bench(ctx.device, batch=batch, steps=ctx.size(tiny=1, colab=50),
+                            warmup=ctx.size(tiny=1, colab=10),
                             repeats=ctx.size(tiny=2, colab=5), size=ctx.size(tiny=32, colab=64),
                             base=ctx.size(tiny=8, colab=64), channels_last=cuda, n_images=max(4 * batch, 512))
         med = {who: statistics.median(v) for who, v in rates.items()}
@@ -103,7 +104,8 @@ def nms(ctx: Context) -> None:
             t_ours = bench.median_ms(ours, ctx.device, repeats, warmup)
             t_ref = bench.median_ms(ref, ctx.device, repeats, warmup)
             rows.append([op, n, same, t_ours, t_ref, t_ours / t_ref])
-    ctx.table("NMS timings", ["op", "boxes", "same indices", "ours (ms)", "torchvision (ms)", "ours / torchvision"], rows)
+    ctx.table("NMS timings", ["op", "boxes", "same indices", "ours (ms)", "torchvision (ms)", "ours / torchvision"],
+              rows)
     ctx.number("all_same_indices", all(r[2] for r in rows))
     ctx.figure(bar_figure([f"{r[0]}\n{r[1]}" for r in rows], [r[5] for r in rows], "NMS: our time / torchvision's",
                           "ratio (lower is faster)",
@@ -139,8 +141,8 @@ def yolo_loss(ctx: Context) -> None:
         t_ref, v_ref = bench.time_it(step(lambda p: reference(p, target, S, B, C)[0]), ctx.size(tiny=1, colab=3),
                                      ctx.device, warmup=0)
         rows.append([n, t_ours, t_ref, t_ref / t_ours, abs(v_ours - v_ref) / abs(v_ref)])
-    ctx.table("YOLOv1 loss timings", ["batch", "vectorized (ms)", "loop reference (ms)", "ratio", "relative difference"],
-              rows)
+    ctx.table("YOLOv1 loss timings",
+              ["batch", "vectorized (ms)", "loop reference (ms)", "ratio", "relative difference"], rows)
     ctx.figure(bar_figure([f"batch {r[0]}" for r in rows], [r[3] for r in rows], "YOLOv1 loss: reference / vectorized",
                           "speed-up (x)", "batch size",
                           log=True), "speedup", "Loop reference time divided by the vectorized loss's.")

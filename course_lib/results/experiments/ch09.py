@@ -58,7 +58,8 @@ def progan(ctx: Context) -> None:
     for ax in ax_fig.axes:
         for step, _, _ in grow.history[1:]:
             ax.axvline(step, color="gray", linestyle=":")
-    ctx.figure(ax_fig, "losses", "Discriminator and generator losses; dotted lines: a new resolution starts to fade in.")
+    ctx.figure(ax_fig, "losses",
+               "Discriminator and generator losses; dotted lines: a new resolution starts to fade in.")
 
 
 def _digits_test(ctx: Context) -> torch.Tensor:

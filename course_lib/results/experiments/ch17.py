@@ -45,7 +45,8 @@ def compare(ctx: Context) -> None:
     names = [r["name"] for r in ok]
     ax_map.bar(names, [r["map50"] for r in ok], label="mAP@0.5 (VOC)")
     ax_map.bar(names, [r["coco_map"] for r in ok], label="COCO mAP@[.5:.95]", alpha=0.8)
-    ax_map.set(xlabel="YOLO version", ylabel="mAP on the held-out images", title=f"Accuracy after {budget.steps} steps")
+    ax_map.set(xlabel="YOLO version", ylabel="mAP on the held-out images",
+               title=f"Accuracy after {budget.steps} steps")
     ax_map.legend(fontsize=9)
     ax_fps.scatter([r["params"] for r in ok], [r["fps_b32"] for r in ok])
     for r in ok:
