@@ -297,3 +297,15 @@ def test_list_and_the_module_entry_point(tmp_path):
     assert "(its page also shows benchmarks/nms)" in done.stdout
     assert main(["index", "--out", str(tmp_path)]) == 0
     assert {p.parent.name for p in tmp_path.glob("*/index.md")} == set(CHAPTERS)
+
+
+def test_dry_run_plans_within_the_budget_and_records_nothing(tmp_path, capsys):
+    load_all()
+    colab = {f"{e.chapter}/{e.name}": e.minutes["colab"] for exps in EXPERIMENTS.values() for e in exps.values()}
+    assert main(["run", "--profile", "colab", "--budget-minutes", "20", "--out", str(tmp_path), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    would = re.findall(r"would run  (\S+)", printed)
+    assert would and sum(colab[name] for name in would) <= 20
+    assert set(would) | set(re.findall(r"would skip (\S+)", printed)) == set(colab)
+    assert not list(tmp_path.iterdir())
+

@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--tiny", action="store_true", help="the CPU test mode: tiny sizes, seconds per experiment")
     r.add_argument("--device", default=None, help="cuda, cuda:1 or cpu (default: cuda when visible)")
     r.add_argument("--only", nargs="+", default=None, metavar="EXPERIMENT", help="run only these experiments")
+    r.add_argument("--dry-run", action="store_true", help="print what would run within the budget; run nothing")
     ls = sub.add_parser("list", help="list the chapters, their experiments, estimates and what is recorded")
     ls.add_argument("--out", default=None)
     ix = sub.add_parser("index", help="regenerate every chapter's index.md from its JSON files")
@@ -47,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 resolve_chapter(name)
             command = "python -m course_lib.results " + " ".join(shlex.quote(a) for a in argv)
             report = run(args.chapters, args.profile, args.budget_minutes, args.out, tiny=args.tiny,
-                         device=args.device, command=command, only=args.only)
+                         device=args.device, command=command, only=args.only, dry_run=args.dry_run)
             return 130 if report.interrupted else 1 if report.failed else 0
         if args.cmd == "list":
             for key, chapter in CHAPTERS.items():

@@ -174,7 +174,7 @@ def record_command(chapter: str, profile: str = "colab", budget: float | None = 
 
 def run(chapters: Sequence[str] | None, profile: str, budget_minutes: float, out: str | os.PathLike[str] | None = None,
         *, tiny: bool = False, device: str | torch.device | None = None, command: str | None = None,
-        only: Sequence[str] | None = None, log: Any = None) -> RunReport:
+        only: Sequence[str] | None = None, log: Any = None, dry_run: bool = False) -> RunReport:
     """Run the experiments of ``chapters`` (all when None or empty) within ``budget_minutes`` of wall time.
 
     Before each experiment its estimate for the profile (:attr:`Experiment.minutes`, or ``tiny_seconds``) is compared
@@ -189,7 +189,8 @@ def run(chapters: Sequence[str] | None, profile: str, budget_minutes: float, out
         out: the results folder (default :func:`default_out`). tiny: the CPU test sizes.
         device: default CUDA when visible, else CPU. command: the command line recorded as provenance.
         only: experiment names to run (default: all of each chapter). log: a file for the progress lines
-            (default stdout).
+            (default stdout). dry_run: print the plan (each experiment assumed to take its estimate) and run,
+            write and record nothing; the report's ``recorded`` then lists what would run.
 
     Raises:
         ValueError: an unknown chapter or experiment, a bad profile, a negative budget.
@@ -229,7 +230,22 @@ def run(chapters: Sequence[str] | None, profile: str, budget_minutes: float, out
     threads = torch.get_num_threads()
     start_all = time.perf_counter()
     print(f"course_lib.results: profile {profile}{' (tiny)' if tiny else ''}, device {device_name(device)}, "
-          f"budget {budget_minutes:g} min, out {out_root}", file=log, flush=True)
+          f"budget {budget_minutes:g} min, out {out_root}{' (dry run: nothing is run)' if dry_run else ''}",
+          file=log, flush=True)
+    if dry_run:
+        left = float(budget_minutes)
+        for exp in plan:
+            label, estimate = f"{exp.chapter}/{exp.name}", exp.estimate_minutes(profile, tiny)
+            if estimate > left:
+                report.skipped.append((label, f"over budget (estimated {estimate:.2f} min, {left:.2f} min left)"))
+            else:
+                left -= estimate
+                report.recorded.append(label)
+            print(f"{'would run ' if report.recorded[-1:] == [label] else 'would skip'} {label} "
+                  f"(estimated {estimate:.2f} min)", file=log, flush=True)
+        print(f"dry run: {len(report.recorded)} would run in about {budget_minutes - left:.1f} min (estimates), "
+              f"{len(report.skipped)} would be skipped", file=log, flush=True)
+        return report
     try:
         for key in keys:
             chapter_dir = out_root / key
