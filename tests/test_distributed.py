@@ -93,8 +93,8 @@ def FACTORY():
     config = dict(batch_size=B, steps=4, lr_g=1e-2, lr_d=1e-2, log_every=1, sample_every=2, n_samples=8,
                   progress=False, checkpoint_dir=CKPT, seed=3)
     out = dict(generator=G, discriminator=D, data=data, config=config)
-    if CASE == "penalty":
-        config["penalty"] = "r1"
+    if CASE == "plain":
+        config["penalty"] = "r1"  # a double backward in every discriminator update
     if CASE == "objective_bn":
         out["objective"] = R1Objective()
     if CASE == "crash":
@@ -196,7 +196,7 @@ def _load(path: Path) -> dict:
 # ----------------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def first_half(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Two ranks, 4 steps, started by torchrun itself; rank 0 writes the checkpoint."""
+    """Two ranks, 4 steps with an R1 penalty, started by torchrun itself; rank 0 writes the checkpoint."""
     tmp = tmp_path_factory.mktemp("ddp_plain")
     config = _write_config(tmp, "plain", tmp / "ckpt")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
@@ -238,11 +238,11 @@ def test_rank0_checkpoint_resumes_on_two_ranks(first_half, tmp_path):
     assert_same_weights(state, reference(resumed_config, steps=8))  # = the uninterrupted run, to float rounding
 
 
-def test_gradient_penalty_double_backward_under_ddp(tmp_path):
-    """R1 (a double backward) from TrainerConfig.penalty, computed on the module under DDP."""
-    config = _write_config(tmp_path, "penalty", tmp_path / "ckpt")
-    _ok(run_ranks(config))
-    state = _load(latest_checkpoint(tmp_path / "ckpt"))
+def test_gradient_penalty_double_backward_under_ddp(first_half):
+    """The first run's R1 (a double backward, from TrainerConfig.penalty, computed on the module under DDP): the
+    weights matched above; the penalty itself is the one-process penalty of the whole batch at every step."""
+    config, tmp = first_half
+    state = _load(latest_checkpoint(tmp / "ckpt"))
     full = reference(config, steps=4)
     assert_same_weights(state, full)
     assert all(p > 0 for p in state["history"]["penalty"])
@@ -398,3 +398,17 @@ def test_cross_rank_batchnorm_is_batchnorm_on_one_process():
     torch.testing.assert_close(net(x), ref(x))
     with pytest.raises(TypeError):
         convert_batchnorm("bn")
+
+
+def test_a_distributed_sampler_gets_a_new_epoch_each_pass():
+    from torch.utils.data.distributed import DistributedSampler
+
+    data = torch.randn(16, 2)
+    sampler = DistributedSampler(data, num_replicas=1, rank=0, shuffle=True, seed=0)
+    loader = torch.utils.data.DataLoader(data, batch_size=8, sampler=sampler)
+    G, D = nn.Linear(3, 2), nn.Linear(2, 1)
+    G.z_dim = 3
+    trainer = AdversarialTrainer(G, D, loader, TrainerConfig(steps=5, progress=False, sample_every=0))
+    trainer.distribute(_single())
+    trainer.fit()  # 5 steps of 2 batches per pass: passes 0, 1 and 2
+    assert sampler.epoch == 2

@@ -135,6 +135,8 @@ class CrossRankBatchNorm(nn.modules.batchnorm._BatchNorm):
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input_dim(x)
+        if x.numel() == 0:
+            raise ValueError("CrossRankBatchNorm got an empty batch.")
         grouped = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
         if not (self.training and grouped):
             return super().forward(x)
@@ -146,9 +148,7 @@ class CrossRankBatchNorm(nn.modules.batchnorm._BatchNorm):
         packed = torch.cat([x64.sum(dims), (x64 * x64).sum(dims), count])  # (2C + 1,)
         total = differentiable_all_reduce(packed)  # sums over ranks, with its own backward
         c = x.shape[1]
-        n = total[2 * c]
-        if n.item() < 2:
-            raise ValueError("CrossRankBatchNorm needs more than one value per channel over all ranks.")
+        n = total[2 * c]  # values per channel over all ranks (> 1 when every rank's batch is non-empty and W > 1)
         mean = total[:c] / n
         var = (total[c : 2 * c] / n - mean * mean).clamp_min(0.0)  # biased, as batch norm normalises with it
         if self.track_running_stats:

@@ -33,8 +33,11 @@ import dataclasses
 import importlib
 import inspect
 import json
+import os
 import runpy
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -43,7 +46,7 @@ import torch
 
 from course_lib.train.distributed import DistributedContext, RankFailureError, init_distributed
 
-__all__ = ["load_spec", "build_from_spec", "main"]
+__all__ = ["load_spec", "build_from_spec", "main", "run_torchrun"]
 
 _KEYS = ("variant", "factory", "config", "steps", "seed", "resume", "distributed")
 _DIST_KEYS = ("sync_batchnorm", "timeout_s", "bucket_cap_mb", "backend")
@@ -139,6 +142,40 @@ def build_from_spec(spec: dict[str, Any], ctx: DistributedContext) -> Any:
         )
     ctx.seed(seed)
     return trainer
+
+
+def run_torchrun(config: str | Path, nproc: int, *args: str, timeout_s: float = 600.0,
+                 threads_per_process: int = 1) -> dict[str, Any]:
+    """Run ``torchrun --standalone --nproc_per_node=nproc -m course_lib.train.launch config *args`` and return
+    rank 0's summary (the ``--summary`` JSON: history, world size, wall time, CPU time of every rank).
+
+    ``--standalone`` keeps the rendezvous on this machine (a free local port); ``nproc=1`` runs one plain process
+    instead. Each process gets ``threads_per_process`` intra-op threads (``OMP_NUM_THREADS``).
+
+    Raises:
+        ValueError: ``nproc < 1``. RuntimeError: the run failed (with the end of its output).
+    """
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ValueError(f"nproc must be a positive int, got {nproc!r}.")
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = Path(tmp) / "summary.json"
+        if nproc == 1:
+            cmd = [sys.executable, "-m", "course_lib.train.launch", str(config)]
+        else:
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+                   "-m", "course_lib.train.launch", str(config)]
+        cmd += [*args, "--summary", str(summary)]
+        env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
+                                                                 "MASTER_PORT")}
+        env["OMP_NUM_THREADS"] = str(threads_per_process)
+        res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
+        if res.returncode != 0 or not summary.is_file():
+            raise RuntimeError(f"{' '.join(cmd)} failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
+        out = json.loads(summary.read_text())
+        out["command"] = " ".join(["torchrun", "--standalone", f"--nproc_per_node={nproc}", "-m",
+                                   "course_lib.train.launch", Path(config).name, *args]) if nproc > 1 else \
+            " ".join(["python", "-m", "course_lib.train.launch", Path(config).name, *args])
+        return out
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

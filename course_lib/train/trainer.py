@@ -356,6 +356,9 @@ class _LoaderSource:
     def next(self, batch_size: int, rng: torch.Generator) -> Tensor:
         for _ in range(2):
             if self.iterator is None:
+                sampler = getattr(self.loader, "sampler", None)
+                if callable(getattr(sampler, "set_epoch", None)):  # DistributedSampler: a new shuffle per epoch
+                    sampler.set_epoch(self.epoch)
                 self.iterator = iter(self.loader)
                 self.epoch += 1
             try:
