@@ -277,6 +277,7 @@ def test_bad_arguments_give_clear_errors(tmp_path, capsys):
         (["run", "4", "--profile", "colab"], "--budget-minutes"),
         (["run", "4", "--profile", "colab", "--budget-minutes", "5", "--only", "nope", "--out", str(tmp_path)],
          "unknown experiment"),
+        (["run", "4", "--profile", "colab", "--budget-minutes", "5", "--tiny"], "a --tiny run needs --out"),
     ]:
         with pytest.raises(SystemExit) as err:
             main(argv)

@@ -186,14 +186,14 @@ def run(chapters: Sequence[str] | None, profile: str, budget_minutes: float, out
     Args:
         chapters: chapter keys or aliases (``4``, ``ch04``, ``dcgan``, ``benchmarks``).
         profile: ``"colab"`` or ``"full"``. budget_minutes: >= 0.
-        out: the results folder (default :func:`default_out`). tiny: the CPU test sizes.
+        out: the results folder (default :func:`default_out`). tiny: the CPU test sizes (needs ``out``).
         device: default CUDA when visible, else CPU. command: the command line recorded as provenance.
         only: experiment names to run (default: all of each chapter). log: a file for the progress lines
             (default stdout). dry_run: print the plan (each experiment assumed to take its estimate) and run,
             write and record nothing; the report's ``recorded`` then lists what would run.
 
     Raises:
-        ValueError: an unknown chapter or experiment, a bad profile, a negative budget.
+        ValueError: an unknown chapter or experiment, a bad profile, a negative budget, tiny without ``out``.
     """
     from course_lib.runtime import get_device, seed_everything
 
@@ -203,6 +203,9 @@ def run(chapters: Sequence[str] | None, profile: str, budget_minutes: float, out
                          "notebooks' own CPU run; --tiny is this command's CPU test mode).")
     if not isinstance(budget_minutes, (int, float)) or budget_minutes != budget_minutes or budget_minutes < 0:
         raise ValueError(f"budget_minutes must be a number >= 0, got {budget_minutes!r}.")
+    if tiny and out is None:
+        raise ValueError("a --tiny run needs --out: tiny records test the command, they are not results for the "
+                         "book's results/ folder.")
     load_all()
     keys = [resolve_chapter(c) for c in chapters] if chapters else list(CHAPTERS)
     keys = list(dict.fromkeys(keys))
