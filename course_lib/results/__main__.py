@@ -60,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                           f"min, tiny {exp.tiny_seconds:>4g} s  [{state}]  {exp.title}")
                 for exp in shown_in(key):
                     print(f"  (its page also shows {exp.chapter}/{exp.name})")
+            every = [e for exps in EXPERIMENTS.values() for e in exps.values()]
+            print(f"{len(every)} experiments; estimated {sum(e.minutes['colab'] for e in every):g} min in colab, "
+                  f"{sum(e.minutes['full'] for e in every):g} min in full")
             return 0
         for path in write_all_indexes(args.out):
             print(path)

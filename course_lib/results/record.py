@@ -298,6 +298,9 @@ def run(chapters: Sequence[str] | None, profile: str, budget_minutes: float, out
                 (chapter_dir / f"{exp.name}.json").write_text(json.dumps(record, indent=2) + "\n")
                 report.recorded.append(label)
                 print(f"done {label} in {wall:.1f} s", file=log, flush=True)
+                if wall > 2 * 60 * estimate:
+                    print(f"note {label}: took {wall / 60:.2f} min, more than twice its estimate of {estimate:.2f} "
+                          f"min; raise its minutes= in course_lib/results/experiments/", file=log, flush=True)
             for other in dict.fromkeys([key] + [c for e in EXPERIMENTS[key].values() for c in e.shown_in]):
                 if other in CHAPTERS:
                     write_index(other, out_root)
