@@ -207,3 +207,21 @@ def test_plot_d_contour_2d_has_title_labels_and_colorbar():
     assert ax.get_xlim() == (-2.0, 2.0)
     critic = plot_d_contour_2d(D, (-2, 2), (-2, 2), n=10, apply_sigmoid=False, title="WGAN critic")
     assert critic.get_title() == "WGAN critic"
+
+
+def test_page_figsize_scales_wide_figures_as_a_whole():
+    from course_lib.viz import page_figsize
+    from course_lib.viz.plots import PAGE_WIDTH_IN
+
+    assert page_figsize(6, 4) == (6.0, 4.0)
+    assert page_figsize(PAGE_WIDTH_IN, 3) == (PAGE_WIDTH_IN, 3.0)
+    w, h = page_figsize(3.3 * 5, 7.2)
+    assert w == PAGE_WIDTH_IN and abs(h - 7.2 * PAGE_WIDTH_IN / 16.5) < 1e-12
+    assert abs(w / h - 16.5 / 7.2) < 1e-12  # same aspect: the same layout
+    assert page_figsize(20, 5, max_width=10) == (10.0, 2.5)
+    with pytest.raises(ValueError):
+        page_figsize(0, 4)
+    with pytest.raises(ValueError):
+        page_figsize(4, float("nan"))
+    with pytest.raises(TypeError):
+        page_figsize("12", 4)

@@ -6,6 +6,7 @@ from course_lib.viz.plots import (
     discriminator_grid_2d,
     image_grid,
     make_grid_array,
+    page_figsize,
     plot_d_contour_2d,
     plot_density_1d,
     plot_history,
@@ -23,4 +24,5 @@ __all__ = [
     "draw_boxes",
     "draw_grid",
     "mark_cells",
+    "page_figsize",
 ]

@@ -9,7 +9,8 @@ itself, and tests use the Agg backend.
   discriminator, and the mapping :math:`x = G(z)`);
 - :func:`plot_samples_2d`: real and generated points of a 2-D toy distribution;
 - :func:`plot_history`: loss curves from :attr:`AdversarialTrainer.history`;
-- :func:`plot_d_contour_2d` / :func:`discriminator_grid_2d`: a discriminator's output over the plane.
+- :func:`plot_d_contour_2d` / :func:`discriminator_grid_2d`: a discriminator's output over the plane;
+- :func:`page_figsize`: a figure size that the book shows at a readable scale (:data:`PAGE_WIDTH_IN`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,31 @@ __all__ = [
     "plot_history",
     "discriminator_grid_2d",
     "plot_d_contour_2d",
+    "page_figsize",
+    "PAGE_WIDTH_IN",
 ]
+
+# The book's text column is about 757 px wide at a 1366-px screen, and figures are PNGs at matplotlib's 100 dpi. A
+# figure wider than 12.4 in is shown below 0.6 of its size, where 10-pt text is under 8.3 px and 9-pt text under
+# 7.5 px (tests/book/test_browser.py checks the scale). Wider figures go on two rows or shrink as a whole.
+PAGE_WIDTH_IN = 12.4
+
+
+def page_figsize(width: float, height: float, max_width: float = PAGE_WIDTH_IN) -> tuple[float, float]:
+    """A figure size (inches) scaled down as a whole so that it is at most ``max_width`` wide.
+
+    ``(w, h) -> (w, h)`` when ``w <= max_width``, else ``(max_width, h * max_width / w)``: the layout is the same and
+    the text (in points) is relatively larger, so the book shows it at a readable scale. For a row of ``n`` panels
+    write ``page_figsize(3.3 * n, 7.2)``.
+    """
+    for name, value in (("width", width), ("height", height), ("max_width", max_width)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"page_figsize: {name} must be a number of inches, got {type(value).__name__}")
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"page_figsize: {name} must be positive and finite, got {value}")
+    if width <= max_width:
+        return float(width), float(height)
+    return float(max_width), float(height) * max_width / float(width)
 
 
 def _new_axes(ax: Any, figsize: tuple[float, float] = (6.0, 4.0)) -> Any:
