@@ -4,6 +4,7 @@ figures, the generated index.md, and the committed "not recorded" indexes the th
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -147,10 +148,12 @@ def test_committed_indexes_are_current_and_included_by_the_theory_pages():
 
 def test_tiny_run_records_numbers_provenance_figures_and_index(tmp_path, capsys):
     out = tmp_path / "results"
+    profile_before = os.environ.get("COURSE_PROFILE")
     assert main(["run", "4", "--profile", "colab", "--budget-minutes", "5", "--tiny", "--out", str(out),
                  "--device", "cpu", "--only", "mnist"]) == 0
     printed = capsys.readouterr().out
     assert "recorded  04_dcgan/mnist" in printed and "skipped" not in printed
+    assert os.environ.get("COURSE_PROFILE") == profile_before          # the run's own profile does not leak
     folder = out / "04_dcgan"
     rec = validate_record(json.loads((folder / "mnist.json").read_text()))
     prov = rec["provenance"]
@@ -302,6 +305,7 @@ def test_list_and_the_module_entry_point(tmp_path):
 
 def test_dry_run_plans_within_the_budget_and_records_nothing(tmp_path, capsys):
     load_all()
+    profile_before = os.environ.get("COURSE_PROFILE")
     colab = {f"{e.chapter}/{e.name}": e.minutes["colab"] for exps in EXPERIMENTS.values() for e in exps.values()}
     assert main(["run", "--profile", "colab", "--budget-minutes", "20", "--out", str(tmp_path), "--dry-run"]) == 0
     printed = capsys.readouterr().out
@@ -309,4 +313,5 @@ def test_dry_run_plans_within_the_budget_and_records_nothing(tmp_path, capsys):
     assert would and sum(colab[name] for name in would) <= 20
     assert set(would) | set(re.findall(r"would skip (\S+)", printed)) == set(colab)
     assert not list(tmp_path.iterdir())
+    assert os.environ.get("COURSE_PROFILE") == profile_before
 

@@ -226,10 +226,9 @@ def run(chapters: Sequence[str] | None, profile: str, budget_minutes: float, out
 
     import matplotlib
 
-    matplotlib.use("Agg")
+    backend = matplotlib.get_backend()
+    matplotlib.use("Agg")                 # figures go to files; the caller's backend comes back at the end
     report = RunReport()
-    env_before = {k: os.environ.get(k) for k in ("COURSE_PROFILE",)}
-    os.environ["COURSE_PROFILE"] = "fast" if tiny else profile   # the library's own pick()/download choices follow
     threads = torch.get_num_threads()
     start_all = time.perf_counter()
     print(f"course_lib.results: profile {profile}{' (tiny)' if tiny else ''}, device {device_name(device)}, "
@@ -248,7 +247,10 @@ def run(chapters: Sequence[str] | None, profile: str, budget_minutes: float, out
                   f"(estimated {estimate:.2f} min)", file=log, flush=True)
         print(f"dry run: {len(report.recorded)} would run in about {budget_minutes - left:.1f} min (estimates), "
               f"{len(report.skipped)} would be skipped", file=log, flush=True)
+        matplotlib.use(backend)
         return report
+    env_before = {k: os.environ.get(k) for k in ("COURSE_PROFILE",)}
+    os.environ["COURSE_PROFILE"] = "fast" if tiny else profile   # the library's own pick()/download choices follow
     try:
         for key in keys:
             chapter_dir = out_root / key
@@ -317,6 +319,10 @@ def run(chapters: Sequence[str] | None, profile: str, budget_minutes: float, out
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        try:
+            matplotlib.use(backend)
+        except (ImportError, ValueError):  # a backend that cannot come back (no display): keep Agg
+            pass
     report.minutes_used = (time.perf_counter() - start_all) / 60.0
     print(report.summary(), file=log, flush=True)
     return report
