@@ -3,6 +3,9 @@
 
 - :mod:`course_lib.translation.pix2pix`: :class:`UNetGenerator`, :class:`EncoderDecoderGenerator`,
   :class:`PatchDiscriminator`, :func:`patch_receptive_field` and :class:`Pix2PixObjective` for the one trainer.
+- :mod:`course_lib.translation.cyclegan`: :class:`ResnetGenerator`, :class:`ImagePool`, :class:`CycleGANObjective`
+  and the linear decay (chapter 11); the family in :mod:`~course_lib.translation.stargan`,
+  :mod:`~course_lib.translation.pixelda` and :mod:`~course_lib.translation.unpaired_family`.
 """
 
 from course_lib.translation.pix2pix import (
@@ -17,6 +20,15 @@ from course_lib.translation.pix2pix import (
     patch_receptive_field,
     receptive_field,
 )
+from course_lib.translation.cyclegan import (
+    CycleGANConfig,
+    CycleGANObjective,
+    ImagePool,
+    LinearDecay,
+    ResnetGenerator,
+    cycle_identity_loss,
+    pool_query,
+)
 
 __all__ = [
     "UNetGenerator",
@@ -29,4 +41,11 @@ __all__ = [
     "Pix2PixObjective",
     "dropout_active",
     "count_parameters",
+    "ResnetGenerator",
+    "ImagePool",
+    "pool_query",
+    "cycle_identity_loss",
+    "CycleGANConfig",
+    "CycleGANObjective",
+    "LinearDecay",
 ]
