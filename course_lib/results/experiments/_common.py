@@ -54,7 +54,9 @@ def bar_figure(labels: list[str], values: list[float], title: str, ylabel: str, 
     """A labelled bar chart (benchmarks, per-loss numbers)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(labels) + 2), 4))
+    from course_lib.viz import page_figsize
+
+    fig, ax = plt.subplots(figsize=page_figsize(max(5.0, 0.9 * len(labels) + 2), 4))
     ax.bar(range(len(labels)), values, color="tab:blue")
     ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0, ha="right" if len(labels) > 4
                   else "center", fontsize=9)
@@ -130,10 +132,10 @@ def detections_figure(images: Tensor, detections: list[dict[str, Tensor]], image
     import matplotlib.pyplot as plt
 
     from course_lib.detection.datasets import DIGIT_CLASSES
-    from course_lib.viz import draw_boxes
+    from course_lib.viz import draw_boxes, page_figsize
 
     n = len(detections)
-    fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=page_figsize(3.3 * n, 3.8), squeeze=False)
     for col, det in enumerate(detections):
         det = {k: v.cpu() for k, v in det.items()}
         draw_boxes(images[col].cpu(), det["boxes"] * image_size, det["labels"], det["scores"], DIGIT_CLASSES,

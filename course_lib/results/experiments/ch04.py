@@ -59,7 +59,7 @@ def faces(ctx: Context) -> None:
     from course_lib.data import load_celeba, load_lfw_faces
     from course_lib.gan.dcgan import DCGANDiscriminator, DCGANGenerator
     from course_lib.train import AdversarialTrainer, TrainerConfig
-    from course_lib.viz import image_grid
+    from course_lib.viz import image_grid, page_figsize
 
     size, base = ctx.size(tiny=28, colab=64), ctx.size(tiny=4, colab=64)
     steps = ctx.size(tiny=3, colab=3_000, full=20_000)
@@ -83,7 +83,7 @@ def faces(ctx: Context) -> None:
     ctx.number("generator_steps", trainer.step)
     ctx.number("training_seconds", trainer.elapsed)
     ctx.number("mean_nearest_pixel_distance", dist.min(dim=1).values.mean().item())
-    fig, axes = plt.subplots(1, 3, figsize=(15, 5.4))
+    fig, axes = plt.subplots(1, 3, figsize=page_figsize(15, 5.4))
     image_grid(faces[:16].float().cpu(), nrow=4, ax=axes[0], title="real faces")
     image_grid(fake.cpu(), nrow=4, ax=axes[1], title=f"generated after {trainer.step} steps")
     image_grid(nearest.cpu(), nrow=4, ax=axes[2], title="nearest real face to each sample")

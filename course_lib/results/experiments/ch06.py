@@ -43,7 +43,9 @@ def loss_study(ctx: Context) -> None:
                                  f"{n_eval} real training digits against the reference digits.")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(losses), figsize=(2.4 * len(losses), 2.9), squeeze=False)
+    from course_lib.viz import page_figsize
+
+    fig, axes = plt.subplots(1, len(losses), figsize=page_figsize(2.4 * len(losses), 2.9), squeeze=False)
     for ax, name in zip(axes[0], losses):
         run = next(r for r in study if r["loss"] == name and r["seed"] == seeds[0])
         grid = run["samples"][:16].reshape(4, 4, 28, 28).permute(0, 2, 1, 3).reshape(112, 112)

@@ -80,7 +80,7 @@ def stylegan(ctx: Context) -> None:
     from course_lib.gan.progan import ProGANDiscriminator
     from course_lib.gan.stylegan import StyleGANGenerator
     from course_lib.train import AdversarialTrainer, TrainerConfig
-    from course_lib.viz import image_grid
+    from course_lib.viz import image_grid, page_figsize
 
     widths = ctx.size(tiny=(8, 8, 4, 4), colab=(128, 128, 64, 32))
     w_dim = ctx.size(tiny=8, colab=128)
@@ -110,7 +110,7 @@ def stylegan(ctx: Context) -> None:
         z_cols = G.sample_z(5, generator=torch.Generator().manual_seed(11)).to(ctx.device)
         row_imgs, col_imgs = G.generate(z_rows).cpu(), G.generate(z_cols).cpu()
         groups = G.layer_ranges()
-        fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 5.6))
+        fig, axes = plt.subplots(1, len(groups), figsize=page_figsize(5.2 * len(groups), 5.6))
         for ax, (name, layers) in zip(axes, groups.items()):
             tiles = [torch.full_like(row_imgs[0], 1.0)] + list(col_imgs)
             for r in range(4):

@@ -21,6 +21,7 @@ def compare(ctx: Context) -> None:
     import matplotlib.pyplot as plt
 
     from course_lib.detection import compare as cmp
+    from course_lib.viz import page_figsize
 
     size = ctx.size(tiny=64, colab=96)
     train = cmp.make_detection_data(ctx.size(tiny=32, colab=10_000), size, train=True, seed=10, max_digits=2)
@@ -41,7 +42,7 @@ def compare(ctx: Context) -> None:
     ctx.number("image_size", size)
     ctx.number("steps_per_model", budget.steps)
     ctx.number("batch", budget.batch_size)
-    fig, (ax_map, ax_fps) = plt.subplots(1, 2, figsize=(13, 4))
+    fig, (ax_map, ax_fps) = plt.subplots(1, 2, figsize=page_figsize(13, 4))
     names = [r["name"] for r in ok]
     ax_map.bar(names, [r["map50"] for r in ok], label="mAP@0.5 (VOC)")
     ax_map.bar(names, [r["coco_map"] for r in ok], label="COCO mAP@[.5:.95]", alpha=0.8)
