@@ -233,6 +233,8 @@ class DistributedContext:
         timeout_s: seconds a collective waits for the others before failing.
         sync_batchnorm: convert batch norm to cross-rank batch norm when wrapping.
         bucket_cap_mb: DDP's gradient bucket size (MB); ``None``: DDP's default (25 MB).
+        find_unused_parameters: let DDP search the graph for parameters that get no gradient in a step (needed
+            when an objective leaves part of a network unused in its update; costs a graph traversal per step).
     """
 
     rank: int
@@ -243,6 +245,7 @@ class DistributedContext:
     timeout_s: float = DEFAULT_TIMEOUT_S
     sync_batchnorm: bool = False
     bucket_cap_mb: float | None = None
+    find_unused_parameters: bool = False
     _hooks: list[Any] = field(default_factory=list, repr=False)
 
     @property
@@ -312,6 +315,8 @@ class DistributedContext:
             kwargs: dict[str, Any] = {}
             if self.bucket_cap_mb is not None:
                 kwargs["bucket_cap_mb"] = self.bucket_cap_mb
+            if self.find_unused_parameters:
+                kwargs["find_unused_parameters"] = True
             if self.device.type == "cuda":
                 kwargs["device_ids"] = [self.device.index]
             return _DDP(module, **kwargs)
@@ -455,6 +460,7 @@ def init_distributed(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     sync_batchnorm: bool = False,
     bucket_cap_mb: float | None = None,
+    find_unused_parameters: bool = False,
     device: str | torch.device | None = None,
 ) -> DistributedContext:
     """Join the process group described by torchrun's environment variables and return this rank's context.
@@ -466,6 +472,7 @@ def init_distributed(
             stops the run with :class:`RankFailureError` instead of a hang).
         sync_batchnorm: convert batch norm to cross-rank batch norm when the trainer wraps the models.
         bucket_cap_mb: DDP's gradient bucket size; ``None``: DDP's default.
+        find_unused_parameters: passed to DDP (see :class:`DistributedContext`).
         device: override the device (``"cpu"`` to run on CPUs on a GPU machine).
 
     Without torchrun's variables (a plain ``python`` run) the context is a single rank: ``world_size == 1`` and no
@@ -487,7 +494,8 @@ def init_distributed(
         raise ValueError("the nccl backend needs CUDA GPUs; use backend='gloo' on CPUs.")
     if not launched_by_torchrun():
         dev = torch.device(device) if device is not None else torch.device("cuda" if cuda else "cpu")
-        return DistributedContext(0, 1, 0, dev, backend, float(timeout_s), bool(sync_batchnorm), bucket_cap_mb)
+        return DistributedContext(0, 1, 0, dev, backend, float(timeout_s), bool(sync_batchnorm), bucket_cap_mb,
+                                  bool(find_unused_parameters))
     rank, world = _env_int("RANK"), _env_int("WORLD_SIZE")
     local_rank = _env_int("LOCAL_RANK", rank)
     if world < 1 or not 0 <= rank < world:
@@ -504,7 +512,7 @@ def init_distributed(
         dist.init_process_group(backend=backend, rank=rank, world_size=world,
                                 timeout=datetime.timedelta(seconds=float(timeout_s)))
     return DistributedContext(rank, world, local_rank, dev, backend, float(timeout_s), bool(sync_batchnorm),
-                              bucket_cap_mb)
+                              bucket_cap_mb, bool(find_unused_parameters))
 
 
 # ----------------------------------------------------------------------------------------------------------------

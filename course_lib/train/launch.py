@@ -49,7 +49,7 @@ from course_lib.train.distributed import DistributedContext, RankFailureError, i
 __all__ = ["load_spec", "build_from_spec", "main", "run_torchrun"]
 
 _KEYS = ("variant", "factory", "config", "steps", "seed", "resume", "distributed")
-_DIST_KEYS = ("sync_batchnorm", "timeout_s", "bucket_cap_mb", "backend")
+_DIST_KEYS = ("sync_batchnorm", "timeout_s", "bucket_cap_mb", "find_unused_parameters", "backend")
 
 
 def load_spec(path: str | Path) -> dict[str, Any]:
