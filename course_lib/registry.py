@@ -81,7 +81,9 @@ def _import_all() -> None:
                    "course_lib.gan.clustergan", "course_lib.gan.icgan", "course_lib.gan.sagan", "course_lib.gan.biggan",
                    "course_lib.detection.yolo_v1",
                    "course_lib.detection.yolo_v2", "course_lib.detection.yolo_v3", "course_lib.detection.yolo_v4_tiny",
-                   "course_lib.translation.pix2pix"):
+                   "course_lib.translation.pix2pix", "course_lib.translation.cyclegan",
+                   "course_lib.translation.stargan", "course_lib.translation.pixelda",
+                   "course_lib.translation.unpaired_family"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:  # a module not written yet

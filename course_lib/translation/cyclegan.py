@@ -107,7 +107,7 @@ def _example_images(model: nn.Module, n: int) -> Tensor:
 
 @register_model(
     "resnet_generator",
-    kind="generator",
+    kind="translator",
     example_kwargs={"in_channels": 3, "out_channels": 3, "base_channels": 8, "n_blocks": 2},
     example_input=_example_images,
     expected_shape=lambda model, n: (n, model.out_channels, 16, 16),

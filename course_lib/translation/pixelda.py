@@ -62,7 +62,7 @@ class _Residual(nn.Module):
 
 @register_model(
     "pixelda_generator",
-    kind="generator",
+    kind="translator",
     example_kwargs={"channels": 3, "image_size": 28, "z_dim": 10, "base_channels": 8, "n_blocks": 1},
     example_input=lambda model, n: torch.rand(n, model.channels, model.image_size, model.image_size) * 2 - 1,
     expected_shape=lambda model, n: (n, model.channels, model.image_size, model.image_size),

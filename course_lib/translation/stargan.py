@@ -68,7 +68,7 @@ def _example_gen_input(model: nn.Module, n: int) -> Tensor:
 
 @register_model(
     "stargan_generator",
-    kind="generator",
+    kind="translator",
     example_kwargs={"in_channels": 3, "n_domains": 3, "base_channels": 8, "n_blocks": 1},
     example_input=_example_gen_input,
     expected_shape=lambda model, n: (n, model.in_channels, 16, 16),
