@@ -39,7 +39,7 @@ def test_pairs_are_deterministic_and_heldout():
     assert lr.shape == (6, 3, 4, 4) and hr.shape == (6, 3, 16, 16)
     torch.testing.assert_close(lr, bicubic_downsample(hr))
     tl, th = heldout_sr_pairs(5, 16, seed=1)
-    assert torch.equal(th, heldout_crops(5, 16, 1, scale=0.5))
+    assert torch.equal(th, heldout_crops(5, 16, 1, scale=0.25))
     assert set(PHOTO_SPLIT["train"]).isdisjoint(PHOTO_SPLIT["test"])
     plr, phr = heldout_photo_pair(0, max_side=64)
     assert phr.shape[-1] % 4 == 0 and phr.shape[-1] <= 64 and plr.shape[-1] * 4 == phr.shape[-1]

@@ -20,6 +20,7 @@ from course_lib.restoration import (
     psnr,
     ssim,
 )
+from course_lib.restoration.metrics import masked_psnr
 
 
 @pytest.mark.parametrize("data_range", [1.0, 2.0, 255.0])
@@ -134,3 +135,18 @@ def test_cam_bad_inputs():
         class_activation_map(f.numpy(), w, torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="size"):
         cam_heatmap(f, w, torch.tensor([0, 1]), (0, 3))
+
+
+def test_masked_psnr_counts_only_the_mask():
+    x = torch.zeros(2, 3, 4, 4, dtype=torch.float64)
+    y = x.clone()
+    y[:, :, :2, :2] = 0.1  # error 0.1 inside the mask
+    y[:, :, 3, 3] = 0.9  # a large error outside it
+    m = torch.zeros(2, 1, 4, 4)
+    m[:, :, :2, :2] = 1
+    torch.testing.assert_close(masked_psnr(x, y, m), torch.full((2,), 20.0, dtype=torch.float64))
+    torch.testing.assert_close(masked_psnr(x, y, torch.ones(2, 1, 4, 4)), psnr(x, y))
+    m[1] = 0
+    assert torch.isnan(masked_psnr(x, y, m)[1])
+    with pytest.raises(ValueError):
+        masked_psnr(x, y, m[:, :, :2])

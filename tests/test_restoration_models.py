@@ -189,3 +189,12 @@ def test_zoo_entries_replace_the_placeholders():
     trainer = zoo.build_trainer("ccgan", steps=2)
     trainer.fit()
     assert trainer.step == 2
+
+
+def test_bicubic_skip_starts_as_bicubic():
+    from course_lib.restoration.srresnet import bicubic_residual_base
+
+    x = torch.rand(2, 3, 6, 5)
+    for net in (SRResNet(channels=4, n_blocks=1, bicubic_skip=True), RRDBNet(nf=4, nb=1, gc=2, bicubic_skip=True)):
+        torch.testing.assert_close(net(x), bicubic_residual_base(x, 4))
+        torch.testing.assert_close(bicubic_residual_base(x, 4), F.interpolate(x, scale_factor=4, mode="bicubic"))

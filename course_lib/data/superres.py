@@ -76,7 +76,7 @@ def _check_size(size: object, r: int) -> int:
     return size
 
 
-def sr_pairs(n: int, size: int = 32, *, scale: int = SR_SCALE, photo_scale: float = 0.5,
+def sr_pairs(n: int, size: int = 32, *, scale: int = SR_SCALE, photo_scale: float = 0.25,
              generator: torch.Generator | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
     r"""``n`` training pairs ``(lr [n, 3, size/r, size/r], hr [n, 3, size, size])`` in [0, 1].
 
@@ -91,7 +91,7 @@ def sr_pairs(n: int, size: int = 32, *, scale: int = SR_SCALE, photo_scale: floa
     return bicubic_downsample(hr, r), hr
 
 
-def heldout_sr_pairs(n: int, size: int = 32, *, scale: int = SR_SCALE, photo_scale: float = 0.5,
+def heldout_sr_pairs(n: int, size: int = 32, *, scale: int = SR_SCALE, photo_scale: float = 0.25,
                      seed: int = 0) -> tuple[Tensor, Tensor]:
     """``n`` held-out pairs from the test photos (never cropped for training), the same tensors for a seed."""
     r = _check_scale(scale)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib.restoration.srresnet import upsampling_steps
+from course_lib.restoration.srresnet import bicubic_residual_base, upsampling_steps
 
 __all__ = ["DenseBlock", "RRDB", "RRDBNet", "ESRGAN_LAMBDA", "ESRGAN_ETA"]
 
@@ -66,9 +66,12 @@ class RRDBNet(nn.Module):
     Args:
         in_channels: image channels.
         nf: feature channels (64). nb: RRDB blocks (23). gc: growth channels (32). upscale: :math:`r` (4).
+        bicubic_skip: learn the residual over bicubic upsampling, last convolution started at zero (not in the
+            paper; see :class:`~course_lib.restoration.srresnet.SRResNet`).
     """
 
-    def __init__(self, in_channels: int = 3, nf: int = 64, nb: int = 23, gc: int = 32, upscale: int = 4) -> None:
+    def __init__(self, in_channels: int = 3, nf: int = 64, nb: int = 23, gc: int = 32, upscale: int = 4,
+                 bicubic_skip: bool = False) -> None:
         super().__init__()
         self.upscale = upscale
         steps = upsampling_steps(upscale)
@@ -78,6 +81,10 @@ class RRDBNet(nn.Module):
         self.ups = nn.ModuleList(nn.Conv2d(nf, nf, 3, padding=1) for _ in range(steps))
         self.conv_hr = nn.Conv2d(nf, nf, 3, padding=1)
         self.conv_last = nn.Conv2d(nf, in_channels, 3, padding=1)
+        self.bicubic_skip = bool(bicubic_skip)
+        if self.bicubic_skip:
+            nn.init.zeros_(self.conv_last.weight)
+            nn.init.zeros_(self.conv_last.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4:
@@ -86,4 +93,5 @@ class RRDBNet(nn.Module):
         h = h + self.conv_body(self.body(h))
         for conv in self.ups:
             h = F.leaky_relu(conv(F.interpolate(h, scale_factor=2, mode="nearest")), 0.2)
-        return self.conv_last(F.leaky_relu(self.conv_hr(h), 0.2))
+        out = self.conv_last(F.leaky_relu(self.conv_hr(h), 0.2))
+        return out + bicubic_residual_base(x, self.upscale) if self.bicubic_skip else out

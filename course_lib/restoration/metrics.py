@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["psnr", "ssim"]
+__all__ = ["psnr", "masked_psnr", "ssim"]
 
 
 def _pair(x: object, y: object) -> tuple[Tensor, Tensor]:
@@ -50,6 +50,22 @@ def psnr(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
     x, y = _pair(x, y)
     r = _range(data_range)
     mse = (x.double() - y.double()).square().flatten(1).mean(dim=1)  # MSE_b, one per image
+    return (10.0 * torch.log10(r * r / mse)).to(torch.promote_types(x.dtype, y.dtype))
+
+
+def masked_psnr(x: Tensor, y: Tensor, mask: Tensor, data_range: float = 1.0) -> Tensor:
+    r"""PSNR per image over the pixels where ``mask [B, 1, H, W]`` is 1 (e.g. the hole of an inpainting):
+    :math:`10\log_{10}(R^2 / \mathrm{MSE}_b)` with :math:`\mathrm{MSE}_b = \sum m (x - y)^2 / (C \sum m)`.
+    ``[B]``; NaN for an image whose mask is empty."""
+    x, y = _pair(x, y)
+    r = _range(data_range)
+    if not isinstance(mask, Tensor) or mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[0] != x.shape[0] \
+            or mask.shape[2:] != x.shape[2:]:
+        raise ValueError(f"mask must be [B, 1, H, W] matching x {tuple(x.shape)}.")
+    m = mask.double()
+    sq = ((x.double() - y.double()).square() * m).flatten(1).sum(dim=1)
+    count = m.flatten(1).sum(dim=1) * x.shape[1]
+    mse = torch.where(count > 0, sq / count.clamp_min(1.0), torch.full_like(sq, float("nan")))
     return (10.0 * torch.log10(r * r / mse)).to(torch.promote_types(x.dtype, y.dtype))
 
 
