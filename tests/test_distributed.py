@@ -59,23 +59,24 @@ class Noise(nn.Module):
 
 
 class R1Objective:
-    """The non-saturating loss with an R1 penalty computed by the objective itself (through DDP's wrapper)."""
+    """The non-saturating loss with an R1 penalty computed by the objective itself (through DDP's wrapper); the
+    generator is a container, nn.ModuleDict({{"net": ...}}), which DDP cannot call: gradient hooks average it."""
     needs_noise = True
 
     def d_loss(self, G, D, batch, z):
         from course_lib.gan.penalties import r1_penalty
         with torch.no_grad():
-            fake = G(z)
+            fake = G["net"](z)
         real_logits, fake_logits = D(batch).reshape(-1), D(fake).reshape(-1)
         loss = nn.functional.softplus(-real_logits).mean() + nn.functional.softplus(fake_logits).mean()
         pen = r1_penalty(D, batch)
         return loss + 5.0 * pen, {{"d_real": torch.sigmoid(real_logits).mean(), "r1": pen}}
 
     def g_loss(self, G, D, batch, z):
-        return nn.functional.softplus(-D(G(z)).reshape(-1)).mean(), {{}}
+        return nn.functional.softplus(-D(G["net"](z)).reshape(-1)).mean(), {{}}
 
     def sample(self, G, z, batch=None):
-        return G(z)
+        return G["net"](z)
 
 
 def crash_on_rank1(trainer, step, logs):
@@ -87,11 +88,11 @@ def crash_on_rank1(trainer, step, logs):
 
 def FACTORY():
     torch.manual_seed(0)
-    G = Noise(bn=CASE == "objective_bn")
+    G = nn.ModuleDict({{"net": Noise(bn=True)}}) if CASE == "objective_bn" else Noise(bn=False)
     D = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
     data = torch.randn(256, 2, generator=torch.Generator().manual_seed(5)) * 0.5 + 1.0
     config = dict(batch_size=B, steps=4, lr_g=1e-2, lr_d=1e-2, log_every=1, sample_every=2, n_samples=8,
-                  progress=False, checkpoint_dir=CKPT, seed=3)
+                  progress=False, checkpoint_dir=CKPT, seed=3, z_dim=3)
     out = dict(generator=G, discriminator=D, data=data, config=config)
     if CASE == "plain":
         config["penalty"] = "r1"  # a double backward in every discriminator update
@@ -251,8 +252,9 @@ def test_gradient_penalty_double_backward_under_ddp(first_half):
 
 
 def test_objective_with_penalty_and_cross_rank_batchnorm(tmp_path):
-    """An objective (its own R1 through DDP's wrapper) and a generator with batch norm converted to cross-rank
-    batch norm: two ranks match one process with plain batch norm over the whole batch."""
+    """An objective (its own R1 through DDP's wrapper) and a generator held in an nn.ModuleDict (averaged by
+    gradient hooks, not DDP) with batch norm converted to cross-rank batch norm: two ranks match one process with
+    plain batch norm over the whole batch."""
     config = _write_config(tmp_path, "objective_bn", tmp_path / "ckpt")
     _ok(run_ranks(config))
     state = _load(latest_checkpoint(tmp_path / "ckpt"))
