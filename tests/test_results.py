@@ -123,7 +123,7 @@ def test_index_says_not_recorded_before_anything_runs(tmp_path):
     assert "python -m course_lib.results run 14_yolov1 --profile colab --budget-minutes" in text
     assert "| `14_yolov1/train` |" in text and text.count("| not recorded |") == 2   # its run and the loss benchmark
     assert "python -m course_lib.results run benchmarks --only yolo_loss" in text
-    assert "![" not in text                                                         # no figure before a record
+    assert "{figure}" not in text                                                   # no figure before a record
 
 
 def test_committed_indexes_are_current_and_included_by_the_theory_pages():
@@ -175,7 +175,7 @@ def test_tiny_run_records_numbers_provenance_figures_and_index(tmp_path, capsys)
     index = (folder / "index.md").read_text()
     assert index == render_index("04_dcgan", out)
     assert "**DCGAN on MNIST**" in index and "A **tiny** CPU test run" in index
-    assert f"| generator_steps | 3 |" in index and "![" in index and "(mnist_samples.png)" in index
+    assert "| generator_steps | 3 |" in index and "```{figure} /results/04_dcgan/mnist_samples.png" in index
     assert prov["command"] in index
     assert "Not recorded yet: some experiments" in index and "| `04_dcgan/faces` |" in index   # the rest: pending
     assert "| `04_dcgan/mnist` |" not in index
@@ -189,7 +189,7 @@ def test_benchmark_records_show_in_their_chapter(tmp_path, capsys):
     assert rec["numbers"]["all_same_indices"] is True
     assert rec["tables"]["NMS timings"]["columns"][0] == "op"
     ch13 = (out / "13_detection_fundamentals" / "index.md").read_text()   # rewritten with the benchmark
-    assert "**NMS against torchvision**" in ch13 and "(../benchmarks/nms_ratio.png)" in ch13
+    assert "**NMS against torchvision**" in ch13 and "```{figure} /results/benchmarks/nms_ratio.png" in ch13
     assert "Not recorded" not in ch13
 
 

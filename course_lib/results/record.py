@@ -398,7 +398,6 @@ def render_index(chapter: str, out: str | os.PathLike[str] | None = None) -> str
         if rec is None:
             continue
         prov = rec["provenance"]
-        prefix = "" if exp.chapter == chapter else f"../{exp.chapter}/"
         lines.append(f"**{rec['title']}** (`{exp.chapter}/{exp.name}`, profile `{prov['profile']}`)")
         lines.append("")
         if prov["tiny"]:
@@ -416,8 +415,10 @@ def render_index(chapter: str, out: str | os.PathLike[str] | None = None) -> str
             lines += [f"*{key}*", ""] + _table(table["columns"], table["rows"]) + [""]
         for note in rec["notes"]:
             lines += [note, ""]
-        for fig in rec["figures"]:
-            lines += [f"![{fig['caption']}]({prefix}{fig['file']})", "", f"*{exp.name}: {fig['caption']}*", ""]
+        for fig in rec["figures"]:          # a path from the book's root: right from any page that includes this
+            caption = " ".join(fig["caption"].split())
+            lines += [f"```{{figure}} /results/{exp.chapter}/{fig['file']}", f":alt: {caption}", "",
+                      f"*{exp.chapter}/{exp.name}*: {caption}", "```", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
