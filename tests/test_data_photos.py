@@ -35,7 +35,8 @@ def test_photos_match_scikit_image_loaders():
 def test_split_order_and_scale(capsys):
     train = load_photos("train", verbose=True)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Photos (train): 5 colour photos") and "astronaut 512x512" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("Photos (train): 5 colour photos")
+    assert "astronaut 512x512" in lines[0]
     assert len(train) == len(PHOTO_SPLIT["train"])
     half = load_photos("train", scale=0.5)
     for full, small in zip(train, half):

@@ -248,7 +248,8 @@ def make_patch_critic(weights: Sequence[Tensor]) -> Callable[[Tensor], Tensor]:
 
 def reference_generator_loss(D: Callable[[Tensor], Tensor], a: Tensor, fake: Tensor, b: Tensor,
                              lambda_l1: float = 100.0) -> Tensor:
-    r""":math:`\operatorname{mean}\,\mathrm{softplus}(-D(\mathrm{cat}[a, G(a)])) + \lambda\,\operatorname{mean}|G(a) - b|`."""
+    r""":math:`\operatorname{mean}\,\mathrm{softplus}(-D(\mathrm{cat}[a, G(a)])) +
+    \lambda\,\operatorname{mean}|G(a) - b|`."""
     return F.softplus(-D(torch.cat([a, fake], 1))).mean() + lambda_l1 * (fake - b).abs().mean()
 
 

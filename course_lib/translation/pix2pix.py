@@ -130,9 +130,10 @@ class UNetSkipBlock(nn.Module):
         \in \mathbb R^{N \times \text{outer} \times H \times W},
 
     and the block returns :math:`\mathrm{cat}([\mathrm{LReLU}_{0.2}(x), u], 1)` (``2 * outer`` channels: the skip
-    first; the reference's in-place LeakyReLU makes its skip carry :math:`\mathrm{LReLU}(x)`, not :math:`x`), so the next
-    level up sees twice the channels. The innermost level has no submodule and no norm after its down convolution;
-    the outermost has no LeakyReLU/norm around its down convolution, ends with ``Tanh`` and returns ``u`` alone.
+    first; the reference's in-place LeakyReLU makes its skip carry :math:`\mathrm{LReLU}(x)`, not :math:`x`), so the
+    next level up sees twice the channels. The innermost level has no submodule and no norm after its down
+    convolution; the outermost has no LeakyReLU/norm around its down convolution, ends with ``Tanh`` and returns
+    ``u`` alone.
     With ``skip=False`` (the encoder-decoder) every level returns ``u`` and the up convolutions take ``inner``
     channels instead of ``2 * inner``.
     """
