@@ -79,6 +79,7 @@ def _import_all() -> None:
                    "course_lib.gan.lapgan", "course_lib.gan.conditional", "course_lib.gan.acgan",
                    "course_lib.gan.infogan", "course_lib.gan.semi_supervised", "course_lib.gan.aae", "course_lib.gan.cogan",
                    "course_lib.gan.clustergan", "course_lib.gan.icgan", "course_lib.gan.sagan", "course_lib.gan.biggan",
+                   "course_lib.gan.bigan", "course_lib.gan.unet_gan", "course_lib.gan.self_modulation",
                    "course_lib.detection.yolo_v1",
                    "course_lib.detection.yolo_v2", "course_lib.detection.yolo_v3", "course_lib.detection.yolo_v4_tiny",
                    "course_lib.translation.pix2pix", "course_lib.translation.cyclegan",

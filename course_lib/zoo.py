@@ -308,6 +308,7 @@ _ENTRY_MODULES = (
     "course_lib.gan.cogan",
     "course_lib.gan.sagan",
     "course_lib.gan.biggan",
+    "course_lib.gan.bigan",
     "course_lib.translation.pix2pix",
     "course_lib.restoration.recipes",
 )
