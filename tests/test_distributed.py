@@ -86,6 +86,13 @@ def crash_on_rank1(trainer, step, logs):
         raise RuntimeError("simulated crash of rank 1")
 
 
+def stop_on_rank1(trainer, step, logs):
+    """A callback's early stop on one rank only: every rank must stop after the same step."""
+    import os
+    if step == 6 and os.environ.get("RANK") == "1":
+        trainer.stop_training = True
+
+
 def FACTORY():
     torch.manual_seed(0)
     G = nn.ModuleDict({{"net": Noise(bn=True)}}) if CASE == "objective_bn" else Noise(bn=False)
@@ -94,8 +101,11 @@ def FACTORY():
     config = dict(batch_size=B, steps=4, lr_g=1e-2, lr_d=1e-2, log_every=1, sample_every=2, n_samples=8,
                   progress=False, checkpoint_dir=CKPT, seed=3, z_dim=3)
     out = dict(generator=G, discriminator=D, data=data, config=config)
-    if CASE == "plain":
+    if CASE in ("plain", "resume"):
         config["penalty"] = "r1"  # a double backward in every discriminator update
+    if CASE == "resume":
+        from course_lib.train import LambdaCallback
+        out["callbacks"] = [LambdaCallback(on_step_end=stop_on_rank1)]
     if CASE == "objective_bn":
         out["objective"] = R1Objective()
     if CASE == "crash":
@@ -229,14 +239,18 @@ def test_two_ranks_with_half_the_batch_match_one_process_with_the_whole_batch(fi
 
 
 def test_rank0_checkpoint_resumes_on_two_ranks(first_half, tmp_path):
+    """Resume the 4-step checkpoint on two ranks towards 8 steps; rank 1 alone asks to stop after step 6, and
+    both ranks stop there (else rank 0 would wait in step 7's all-reduce)."""
     config, tmp = first_half
     ckpt = tmp_path / "ckpt"
     shutil.copytree(tmp / "ckpt", ckpt)
-    resumed_config = _write_config(tmp_path, "plain", ckpt)
-    _ok(run_ranks(resumed_config, "--steps", "8", "--resume"))
+    resumed_config = _write_config(tmp_path, "resume", ckpt)
+    results = run_ranks(resumed_config, "--steps", "8", "--resume")
+    _ok(results)
+    assert "[rank 0 of 2, gloo] step 6" in results[0].stdout
     state = _load(latest_checkpoint(ckpt))
-    assert state["step"] == 8
-    assert_same_weights(state, reference(resumed_config, steps=8))  # = the uninterrupted run, to float rounding
+    assert state["step"] == 6
+    assert_same_weights(state, reference(config, steps=6))  # = the uninterrupted run, to float rounding
 
 
 def test_gradient_penalty_double_backward_under_ddp(first_half):

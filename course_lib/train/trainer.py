@@ -660,7 +660,8 @@ class AdversarialTrainer:
         """Train data-parallel from now on (:func:`course_lib.train.distributed.attach`); returns ``self``.
 
         ``ctx``: a :class:`~course_lib.train.distributed.DistributedContext`, or ``True`` to join torchrun's
-        process group. Call it on every rank, before :meth:`fit`.
+        process group. Call it on every rank, before :meth:`fit`. Callbacks then run on every rank (test
+        ``trainer.is_main`` to print or save once); ``save_checkpoint`` and ``state_dict`` become collectives.
         """
         from course_lib.train.distributed import attach, init_distributed
 
@@ -900,14 +901,17 @@ class AdversarialTrainer:
     def _on_interrupt(self, target: int) -> None:
         where = f"Training interrupted at step {self.step}/{target}."
         if self.config.checkpoint_dir is None:
-            print(f"{where} No checkpoint_dir is set, so nothing was saved; calling fit() again in this session "
-                  "continues from here.")
+            if self.is_main:
+                print(f"{where} No checkpoint_dir is set, so nothing was saved; calling fit() again in this session "
+                      "continues from here.")
             return
-        path = self.save_checkpoint()
+        with self._collective_guard("while writing the interrupt checkpoint"):
+            path = self.save_checkpoint()  # distributed: every rank gets here after the same step (agreed)
         note = "" if self._consistent else (
             " (taken in the middle of a step: resuming works, but not bit for bit)"
         )
-        print(f"{where} Saved {path}{note}.\nTo resume: trainer.fit(resume=True), or after a restart rebuild the "
+        if self.is_main:
+            print(f"{where} Saved {path}{note}.\nTo resume: trainer.fit(resume=True), or after a restart rebuild the "
               "models and the trainer with the same config and call fit(resume=True).")
 
     # ------------------------------------------------------------------------------------------------------------
@@ -967,7 +971,9 @@ class AdversarialTrainer:
 
     # ------------------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: models, optimizers, scalers, counters, logs and RNG states."""
+        """Everything needed to continue exactly: models, optimizers, scalers, counters, logs and RNG states.
+
+        Distributed, this is a collective (it gathers every rank's generator states): call it on every rank."""
         cuda_ready = torch.cuda.is_available() and torch.cuda.is_initialized()
         cuda_states = torch.cuda.get_rng_state_all() if cuda_ready else []
         return {
