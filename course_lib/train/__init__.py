@@ -5,6 +5,8 @@
   samples, the non-finite guard, checkpoints and exact resume);
 - :mod:`course_lib.train.objective`: :class:`Objective`, what a step computes when it is more than
   ``loss(D(x), D(G(z)))`` (labels, paired images, several networks); the loop stays the same;
+- :mod:`course_lib.train.distributed` and :mod:`course_lib.train.launch`: the same trainer data-parallel on several
+  processes (``AdversarialTrainer(..., distributed=ctx)``, ``torchrun -m course_lib.train.launch CONFIG``; Appendix B);
 - :mod:`course_lib.train.callbacks`: :class:`Callback`, :class:`PrintEvery`, :class:`LambdaCallback`.
 """
 
