@@ -62,7 +62,13 @@
     img.src = source.currentSrc || source.src;
     img.alt = source.alt || "";
     var figcaption = source.closest("figure") && source.closest("figure").querySelector("figcaption");
-    box.querySelector(".course-lightbox-caption").textContent = figcaption ? figcaption.textContent.trim() : "";
+    var text = "";
+    if (figcaption) {
+      var copy = figcaption.cloneNode(true);
+      Array.prototype.forEach.call(copy.querySelectorAll(".headerlink"), function (a) { a.remove(); });
+      text = copy.textContent.trim();
+    }
+    box.querySelector(".course-lightbox-caption").textContent = text;
     if (typeof box.showModal === "function") box.showModal();
     else box.setAttribute("open", "");
   }
