@@ -6,7 +6,9 @@
 - :mod:`course_lib.data.faces`: the real LFW faces and photos bundled in scikit-image;
 - :mod:`course_lib.data.celeba`: CelebA (Colab), read from torchvision's layout, with the LFW faces as fallback;
 - :mod:`course_lib.data.digits`: scikit-learn's 8 x 8 digits;
-- :mod:`course_lib.data.photos`: the colour photos split by photo (train / held-out test) and random crops.
+- :mod:`course_lib.data.photos`: the colour photos split by photo (train / held-out test) and random crops;
+- :mod:`course_lib.data.paired`: paired tasks (edges, luminance, label map, blur -> photo) built from them;
+- :mod:`course_lib.data.pix2pix_datasets`: facades, maps, edges2shoes (Colab), with the paired tasks as fallback.
 
 Loaders of real data print one line saying what they loaded (and, for a fallback, why). Importing this package loads
 no data and imports neither torchvision, scikit-image nor scikit-learn.
@@ -16,7 +18,9 @@ from course_lib.data.celeba import CelebAMissing, default_celeba_root, load_cele
 from course_lib.data.digits import load_digits_8x8
 from course_lib.data.faces import PHOTO_NAMES, load_lfw_faces, load_photo, resize_images
 from course_lib.data.mnist import default_mnist_root, load_bundled_mnist, load_mnist, mnist_downloads_allowed
+from course_lib.data.paired import PAIRED_TASKS, PairedTask, make_paired_task
 from course_lib.data.photos import PHOTO_SPLIT, heldout_crops, load_photos, random_crops
+from course_lib.data.pix2pix_datasets import Pix2PixDatasetError, load_pix2pix
 from course_lib.data.sampling import inverse_cdf, inverse_transform_sample, numeric_cdf
 from course_lib.data.toy import (
     GaussianMixture1D,
@@ -51,4 +55,9 @@ __all__ = [
     "load_photos",
     "random_crops",
     "heldout_crops",
+    "PAIRED_TASKS",
+    "PairedTask",
+    "make_paired_task",
+    "load_pix2pix",
+    "Pix2PixDatasetError",
 ]
