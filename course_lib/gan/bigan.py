@@ -122,7 +122,8 @@ class BiGANObjective(Objective):
         return loss, {"recon_l1": recon}
 
 
-def _zoo_recipe(steps: int, seed: int, device: Any) -> Any:
+def zoo_recipe(steps: int, seed: int, device: Any) -> Any:
+    """The fast recipe of the Appendix A card: the one trainer on the 8x8 digits (CPU, a few seconds)."""
     from course_lib.data.digits import load_digits_8x8
     from course_lib.train import AdversarialTrainer, TrainerConfig
 
@@ -145,7 +146,7 @@ def _register_zoo() -> None:
         ("course_lib.gan.bigan.BiGANGenerator", "course_lib.gan.bigan.BiGANDiscriminator",
          "course_lib.gan.bigan.BiGANObjective"),
         "chapters/08_attention_and_scale/theory",
-        _zoo_recipe,
+        zoo_recipe,
     ))
 
 

@@ -354,7 +354,8 @@ class BigGANObjective(Objective):
 # ----------------------------------------------------------------------------------------------------------------------
 # Appendix A
 # ----------------------------------------------------------------------------------------------------------------------
-def _zoo_recipe(steps: int, seed: int, device: Any) -> Any:
+def zoo_recipe(steps: int, seed: int, device: Any) -> Any:
+    """The fast recipe of the Appendix A card: the one trainer on the 8x8 digits (CPU, a few seconds)."""
     from course_lib.data.digits import load_digits_8x8
     from course_lib.train import AdversarialTrainer, TrainerConfig
 
@@ -383,7 +384,7 @@ def _register_zoo() -> None:
          "course_lib.gan.biggan.LinearConditionalBatchNorm2d", "course_lib.gan.biggan.DeepGBlock",
          "course_lib.gan.biggan.BigGANObjective"),
         "chapters/08_attention_and_scale/theory",
-        _zoo_recipe,
+        zoo_recipe,
     ))
 
 
