@@ -309,6 +309,8 @@ _ENTRY_MODULES = (
     "course_lib.gan.sagan",
     "course_lib.gan.biggan",
     "course_lib.gan.bigan",
+    "course_lib.gan.logan",
+    "course_lib.gan.unet_gan",
     "course_lib.translation.pix2pix",
     "course_lib.restoration.recipes",
 )

@@ -211,3 +211,27 @@ def test_bigan_trains_with_the_one_trainer():
         D(torch.randn(2, 10))
     with pytest.raises(ValueError):
         G.encode(torch.randn(2, 1, 4, 4))
+
+
+def test_unet_gan_and_logan_objectives_train_and_resume_state():
+    from course_lib.gan.logan import LOGANObjective
+    from course_lib.gan.unet_gan import UNetDiscriminator, UNetGANObjective
+    from course_lib.train import AdversarialTrainer, TrainerConfig
+
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 8, 8) * 2 - 1
+    config = TrainerConfig(steps=2, batch_size=16, z_dim=8, progress=False, sample_every=0, log_every=1, amp="off")
+    objective = UNetGANObjective(mix_prob=1.0)
+    G = SAGANGenerator(8, 1, 8, widths=4, n_blocks=1, attention_after=None)
+    history = AdversarialTrainer(G, UNetDiscriminator(1, 8, width=4, depth=2), x, config, objective=objective).fit()
+    assert "consistency" in history and all(math.isfinite(v) for v in history["d_loss"])
+    state = objective.state_dict()
+    other = UNetGANObjective()
+    other.load_state_dict(state)
+    assert torch.equal(other.generator.get_state(), objective.generator.get_state())
+    G2 = SAGANGenerator(8, 1, 8, widths=4, n_blocks=1, attention_after=None)
+    D2 = SAGANDiscriminator(1, 8, widths=4, n_blocks=1, attention_after=None)
+    history = AdversarialTrainer(G2, D2, x, config, objective=LOGANObjective()).fit()
+    assert history["step_norm"] and all(0 < v <= 0.9 / (2 * math.sqrt(5)) + 1e-6 for v in history["step_norm"])
+    with pytest.raises(ValueError):
+        UNetGANObjective(mix_prob=2.0)

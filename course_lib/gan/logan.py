@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["latent_gradient", "latent_step", "step_report"]
+__all__ = ["latent_gradient", "latent_step", "step_report", "LOGANObjective", "zoo_recipe"]
 
 
 def _number(value: object, name: str, positive: bool = True) -> float:
@@ -83,3 +83,66 @@ def step_report(G: nn.Module, D: nn.Module, z: Tensor, y: Tensor | None = None, 
     after, _ = latent_gradient(G, D, z2, y)
     return {"score_before": float(before.mean()), "score_after": float(after.mean()),
             "step_norm": float((z2 - z).norm(dim=1).mean())}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Training with the latent step, and the Appendix A card
+# ----------------------------------------------------------------------------------------------------------------------
+from course_lib.train.objective import Objective  # noqa: E402
+
+
+class LOGANObjective(Objective):
+    r"""A GAN loss (``course_lib.gan.losses`` name, default hinge) on latents improved by one :func:`latent_step`:
+    both networks see :math:`G(z')`, :math:`z' = z + \Delta z` (detached), as LOGAN trains them. The step runs with
+    the networks as they are (in training mode), so batch norm couples the samples of a minibatch a little."""
+
+    def __init__(self, loss: str = "hinge", step_size: float = 0.9, natural: bool = True, damping: float = 5.0) -> None:
+        from course_lib.gan.losses import get_gan_loss
+
+        self.loss = get_gan_loss(loss)
+        self.kwargs = {"step_size": step_size, "natural": natural, "damping": damping}
+
+    def d_loss(self, G: nn.Module, D: nn.Module, batch: Any, z: Tensor) -> tuple[Tensor, dict[str, float]]:
+        real = batch[0] if isinstance(batch, (tuple, list)) else batch
+        z2 = latent_step(G, D, z, **self.kwargs)
+        real_logits, fake_logits = D(real), D(G(z2))
+        return self.loss.d_loss(real_logits, fake_logits), {"step_norm": float((z2 - z).norm(dim=1).mean())}
+
+    def g_loss(self, G: nn.Module, D: nn.Module, batch: Any, z: Tensor) -> tuple[Tensor, dict[str, float]]:
+        z2 = latent_step(G, D, z, **self.kwargs)
+        real = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self.loss.g_loss(D(G(z2)), D(real)), {}
+
+
+def zoo_recipe(steps: int, seed: int, device: Any) -> Any:
+    """The fast recipe of the Appendix A card: SAGAN's small networks on the 8x8 digits, trained on latents moved by
+    one natural-gradient step."""
+    from course_lib.data.digits import load_digits_8x8
+    from course_lib.gan.sagan import SAGANDiscriminator, SAGANGenerator
+    from course_lib.train import AdversarialTrainer, TrainerConfig
+
+    x, _ = load_digits_8x8(verbose=False)
+    # the zoo's budget: spectral norm in D only, minibatches of 16 (each step costs two extra passes)
+    G = SAGANGenerator(16, 1, 8, widths=8, n_blocks=1, attention_after=None, spectral_norm=False)
+    D = SAGANDiscriminator(1, 8, widths=8, n_blocks=1, attention_after=None)
+    config = TrainerConfig(steps=steps, batch_size=16, z_dim=16, lr_g=1e-4, lr_d=4e-4, betas=(0.0, 0.9), seed=seed,
+                           log_every=max(1, steps // 20), sample_every=0, progress=False, amp="off")
+    return AdversarialTrainer(G, D, x, config, objective=LOGANObjective(), device=device)
+
+
+def _register_zoo() -> None:
+    from course_lib.zoo import ZooEntry, register_variant
+
+    register_variant(ZooEntry(
+        "logan", "LOGAN",
+        "Each latent is moved one (natural-)gradient step uphill on the discriminator's score before both networks "
+        "use it.",
+        r"z' = z + \frac{\alpha}{\beta + \lVert g\rVert^2}\, g,\quad g = \nabla_z D(G(z))",
+        ("wu2019logan",),
+        ("course_lib.gan.logan.latent_step", "course_lib.gan.logan.LOGANObjective"),
+        "chapters/08_attention_and_scale/theory",
+        zoo_recipe,
+    ))
+
+
+_register_zoo()

@@ -30,7 +30,8 @@ from torch import Tensor, nn
 
 from course_lib.registry import register_model
 
-__all__ = ["UNetDiscriminator", "cutmix_mask", "cutmix", "consistency_loss", "unet_d_loss", "unet_g_loss"]
+__all__ = ["UNetDiscriminator", "cutmix_mask", "cutmix", "consistency_loss", "unet_d_loss", "unet_g_loss",
+           "UNetGANObjective", "zoo_recipe"]
 
 
 def _int(value: object, name: str, low: int = 1) -> int:
@@ -163,3 +164,73 @@ def unet_g_loss(D: UNetDiscriminator, fake: Tensor) -> Tensor:
     logit (averaged), summed."""
     img, pix = D.both(fake)
     return F.softplus(-img).mean() + F.softplus(-pix).mean()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Training with the one trainer, and the Appendix A card
+# ----------------------------------------------------------------------------------------------------------------------
+from course_lib.train.objective import Objective  # noqa: E402  (after the networks: nothing above depends on it)
+
+
+class UNetGANObjective(Objective):
+    """U-Net GAN's game for the one trainer: :func:`unet_d_loss` with a fresh CutMix mask per minibatch drawn with
+    probability ``mix_prob`` (the masks come from the objective's own seeded generator, saved in checkpoints), and
+    :func:`unet_g_loss` for the generator."""
+
+    def __init__(self, mix_prob: float = 0.5, consistency_weight: float = 1.0, seed: int = 0) -> None:
+        if not 0 <= mix_prob <= 1:
+            raise ValueError(f"mix_prob must be in [0, 1], got {mix_prob!r}.")
+        self.mix_prob, self.consistency_weight = float(mix_prob), float(consistency_weight)
+        self.generator = torch.Generator().manual_seed(int(seed))
+
+    def d_loss(self, G: nn.Module, D: nn.Module, batch: Tensor, z: Tensor) -> tuple[Tensor, dict[str, float]]:
+        real = batch[0] if isinstance(batch, (tuple, list)) else batch
+        fake = G(z)
+        mask = None
+        if float(torch.rand((), generator=self.generator)) < self.mix_prob:
+            mask = cutmix_mask(real.shape[0], real.shape[-2], real.shape[-1], generator=self.generator).to(real)
+        return unet_d_loss(D, real, fake, mask, self.consistency_weight)
+
+    def g_loss(self, G: nn.Module, D: nn.Module, batch: Tensor, z: Tensor) -> tuple[Tensor, dict[str, float]]:
+        return unet_g_loss(D, G(z)), {}
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.generator.set_state(state["generator"])
+
+
+def zoo_recipe(steps: int, seed: int, device: object) -> object:
+    """The fast recipe of the Appendix A card: a small SAGAN-style generator against the U-Net discriminator on the
+    8x8 digits."""
+    from course_lib.data.digits import load_digits_8x8
+    from course_lib.gan.sagan import SAGANGenerator
+    from course_lib.train import AdversarialTrainer, TrainerConfig
+
+    x, _ = load_digits_8x8(verbose=False)
+    G = SAGANGenerator(16, 1, 8, widths=8, n_blocks=1, attention_after=None)
+    D = UNetDiscriminator(1, 8, width=8, depth=2)
+    config = TrainerConfig(steps=steps, batch_size=32, z_dim=16, lr_g=2e-4, lr_d=2e-4, betas=(0.0, 0.9), seed=seed,
+                           log_every=max(1, steps // 20), sample_every=0, progress=False, amp="off")
+    return AdversarialTrainer(G, D, x, config, objective=UNetGANObjective(seed=seed), device=device)
+
+
+def _register_zoo() -> None:
+    from course_lib.zoo import ZooEntry, register_variant
+
+    register_variant(ZooEntry(
+        "unet_gan", "U-Net GAN",
+        "A U-Net discriminator judges every pixel as well as the whole image, with CutMix images as mixed examples "
+        "and a consistency loss that makes its per-pixel decisions commute with mixing.",
+        r"L_D = L_{D_{enc}} + L_{D_{dec}} + \big\lVert D_{dec}(\mathrm{mix}(x, G(z), M)) - "
+        r"\mathrm{mix}(D_{dec}(x), D_{dec}(G(z)), M)\big\rVert^2",
+        ("schonfeld2020unetgan",),
+        ("course_lib.gan.unet_gan.UNetDiscriminator", "course_lib.gan.unet_gan.UNetGANObjective",
+         "course_lib.gan.unet_gan.cutmix_mask", "course_lib.gan.unet_gan.consistency_loss"),
+        "chapters/08_attention_and_scale/theory",
+        zoo_recipe,
+    ))
+
+
+_register_zoo()
