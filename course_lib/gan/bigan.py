@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.gan.models import MLPGenerator
 from course_lib.registry import register_model
 from course_lib.train.objective import Objective
 
@@ -67,6 +68,9 @@ class BiGANGenerator(nn.Module):
         if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must be a Tensor of shape (N, {self.z_dim}).")
         return self.generator(z).view(z.shape[0], *self.image_shape)
+
+    # z ~ N(0, I), shape (n, z_dim), on the model's device: the MLP generator's method, shared
+    sample_z = MLPGenerator.sample_z
 
     def encode(self, x: Tensor) -> Tensor:
         """``E(x)``: ``(N, *image_shape) -> (N, z_dim)``."""

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from course_lib.gan.resnet_blocks import GBlock
 from course_lib.gan.sagan import _bottom, _int, _widths
+from course_lib.gan.models import MLPGenerator
 from course_lib.registry import register_model
 
 __all__ = ["SelfModulatedBatchNorm2d", "SelfModulatedGenerator"]
@@ -77,3 +78,6 @@ class SelfModulatedGenerator(nn.Module):
         for block in self.blocks:
             h = block(h, z)
         return torch.tanh(self.out_conv(F.relu(self.out_norm(h, z))))
+
+    # z ~ N(0, I), shape (n, z_dim), on the model's device: the MLP generator's method, shared
+    sample_z = MLPGenerator.sample_z
