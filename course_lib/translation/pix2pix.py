@@ -517,7 +517,7 @@ class Pix2PixObjective:
 # The zoo entry
 # ----------------------------------------------------------------------------------------------------------------------
 class Pix2PixZooRecipe:
-    """The zoo's fast pix2pix: 16x16 edges -> photo crops (256 training crops at scale 1/8), a U-Net with 4 levels
+    """The zoo's fast pix2pix: 16x16 grey -> colour crops (256 training crops at scale 1/8), a U-Net with 4 levels
     of width 8 (a 1x1 bottleneck), a 16x16 PatchGAN (``n_layers=1``), lambda = 100, Adam(2e-4, (0.5, 0.999)), batch
     16. A callable ``(steps, seed, device) -> AdversarialTrainer`` with ``steps`` and ``describe()`` for the cards."""
 
@@ -527,14 +527,14 @@ class Pix2PixZooRecipe:
         self.__qualname__ = type(self).__qualname__      # named on the card ("a trainer built by ...")
 
     def describe(self) -> str:
-        return (f"objective `Pix2PixObjective(100)`, data `edges2photo` 16x16 crops, U-Net num_downs 4 width 8, "
+        return (f"objective `Pix2PixObjective(100)`, data `grey2colour` 16x16 crops, U-Net num_downs 4 width 8, "
                 f"PatchGAN n_layers 1, batch 16, {self.steps} steps")
 
     def __call__(self, steps: int, seed: int, device: torch.device) -> Any:
         from course_lib.data.paired import make_paired_task
         from course_lib.train import AdversarialTrainer, TrainerConfig
 
-        task = make_paired_task("edges2photo", n_train=256, n_test=16, size=16, scale=0.125, seed=seed)
+        task = make_paired_task("grey2colour", n_train=256, n_test=16, size=16, scale=0.125, seed=seed)
         G = UNetGenerator(task.in_channels, task.out_channels, num_downs=4, base_channels=8)
         D = PatchDiscriminator(task.in_channels + task.out_channels, base_channels=8, n_layers=1)
         objective = Pix2PixObjective(100.0, sample_inputs=task.test[0])
