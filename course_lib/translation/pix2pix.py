@@ -7,10 +7,10 @@ are the reference ones (FACTS.md): the 256 x 256 U-Net (``num_downs=8``) with ba
 the ``n_layers=3`` PatchGAN on 6 channels with batch norm 2,768,705.
 
 - :class:`UNetGenerator`: ``num_downs`` stride-2 4x4 convolutions down to a ``H / 2^num_downs`` bottleneck and as many
-  stride-2 4x4 transposed convolutions up; decoder block ``i`` receives ``cat([encoder_i, decoder_{i+1}], dim=1)``
-  (the skip first, then the upsampled features), dropout 0.5 in the ``num_downs - 5`` blocks above the innermost
-  (the three innermost decoder blocks but one, for 256 x 256). ``skips=False`` gives the paper's encoder-decoder:
-  the same layers without the concatenations (:class:`EncoderDecoderGenerator`).
+  stride-2 4x4 transposed convolutions up; each level returns ``cat([skip, up], dim=1)`` (the skip first, then the
+  upsampled features), and dropout 0.5 follows the transposed convolutions of the ``num_downs - 5`` levels just
+  outside the innermost (three at 256 x 256). ``skip=False`` gives the paper's encoder-decoder: the same layers
+  without the concatenations (:class:`EncoderDecoderGenerator`).
 - :class:`PatchDiscriminator`: ``n_layers`` stride-2 4x4 convolutions, one stride-1, then a 1-channel stride-1 4x4
   convolution: one logit per :func:`patch_receptive_field` ``(n_layers)`` square patch (70 x 70 for ``n_layers=3``,
   a 30 x 30 map on 256 x 256). ``n_layers=0`` is the PixelGAN (1 x 1 convolutions, receptive field 1); 1 is the
@@ -35,7 +35,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib.registry import register_model
