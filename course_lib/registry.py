@@ -84,7 +84,9 @@ def _import_all() -> None:
                    "course_lib.detection.yolo_v2", "course_lib.detection.yolo_v3", "course_lib.detection.yolo_v4_tiny",
                    "course_lib.translation.pix2pix", "course_lib.translation.cyclegan",
                    "course_lib.translation.stargan", "course_lib.translation.pixelda",
-                   "course_lib.translation.unpaired_family"):
+                   "course_lib.translation.unpaired_family", "course_lib.restoration.srresnet",
+                   "course_lib.restoration.srgan", "course_lib.restoration.esrgan", "course_lib.restoration.inpainting",
+                   "course_lib.restoration.cam"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:  # a module not written yet

@@ -198,3 +198,12 @@ def test_bicubic_skip_starts_as_bicubic():
     for net in (SRResNet(channels=4, n_blocks=1, bicubic_skip=True), RRDBNet(nf=4, nb=1, gc=2, bicubic_skip=True)):
         torch.testing.assert_close(net(x), bicubic_residual_base(x, 4))
         torch.testing.assert_close(bicubic_residual_base(x, 4), F.interpolate(x, scale_factor=4, mode="bicubic"))
+
+
+def test_context_encoder_mean_skip_starts_as_a_flat_fill():
+    net = ContextEncoder(image_size=16, channels=4, mean_skip=True)
+    x = torch.rand(2, 3, 16, 16)
+    m = center_mask(2, 16, 6)
+    ctx = 1 - m
+    mean = (x * ctx).sum(dim=(2, 3), keepdim=True) / ctx.sum(dim=(2, 3), keepdim=True)
+    torch.testing.assert_close(net(x, m), mean.expand_as(x))

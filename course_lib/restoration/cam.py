@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.registry import register_model
+
 __all__ = ["class_activation_map", "cam_heatmap", "grad_cam", "cam_box", "pointing_hit", "GAPClassifier"]
 
 
@@ -141,6 +143,11 @@ def pointing_hit(heatmap: Tensor, boxes: Tensor) -> Tensor:
     return (x >= boxes[:, 0]) & (x <= boxes[:, 2]) & (y >= boxes[:, 1]) & (y <= boxes[:, 3])
 
 
+@register_model(
+    "gap_classifier", kind="classifier", example_kwargs={"n_classes": 3, "widths": (4, 8)},
+    example_input=lambda model, n: torch.rand(n, 3, 16, 16),
+    expected_shape=lambda model, n: (n, 3),
+)
 class GAPClassifier(nn.Module):
     r"""A small CAM-ready classifier: ``conv body -> [B, K, h, w] -> GAP -> Linear(K, C)``.
 

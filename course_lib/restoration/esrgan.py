@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.registry import register_model
 from course_lib.restoration.srresnet import bicubic_residual_base, upsampling_steps
 
 __all__ = ["DenseBlock", "RRDB", "RRDBNet", "ESRGAN_LAMBDA", "ESRGAN_ETA"]
@@ -60,6 +61,11 @@ class RRDB(nn.Module):
         return x + self.beta * self.blocks(x)
 
 
+@register_model(
+    "rrdbnet", kind="translator", example_kwargs={"nf": 8, "nb": 1, "gc": 4, "upscale": 4},
+    example_input=lambda model, n: torch.rand(n, 3, 5, 6),
+    expected_shape=lambda model, n: (n, 3, 20, 24),
+)
 class RRDBNet(nn.Module):
     r"""ESRGAN's generator: ``[B, C, H, W] -> [B, C, rH, rW]`` (no batch norm, nearest-neighbour upsampling + conv).
 

@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.registry import register_model
+
 __all__ = ["SRGANDiscriminator", "ContentLoss", "SRGAN_ADVERSARIAL_WEIGHT", "VGG19_LAYERS"]
 
 #: The weight of the adversarial term in SRGAN's perceptual loss (Ledig et al. 2017, Eq. 3).
@@ -41,6 +43,11 @@ SRGAN_ADVERSARIAL_WEIGHT = 1e-3
 VGG19_LAYERS = {"after_activation": 36, "before_activation": 35}
 
 
+@register_model(
+    "srgan_discriminator", kind="discriminator", example_kwargs={"channels": 8, "n_blocks": 3, "hidden": 16},
+    example_input=lambda model, n: torch.rand(n, 3, 24, 24),
+    expected_shape=lambda model, n: (n,),
+)
 class SRGANDiscriminator(nn.Module):
     r"""``[B, C, H, W] -> [B]`` logits.
 

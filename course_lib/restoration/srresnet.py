@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.registry import register_model
 from course_lib.restoration.subpixel import SubPixelConv2d
 
 __all__ = ["ResidualBlock", "SRResNet", "upsampling_steps", "bicubic_residual_base"]
@@ -43,6 +46,11 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+@register_model(
+    "srresnet", kind="translator", example_kwargs={"channels": 8, "n_blocks": 2, "upscale": 4},
+    example_input=lambda model, n: torch.rand(n, 3, 6, 5),
+    expected_shape=lambda model, n: (n, 3, 24, 20),
+)
 class SRResNet(nn.Module):
     r"""The SRGAN generator: ``[B, C, H, W] -> [B, C, rH, rW]``.
 
