@@ -190,6 +190,10 @@ def test_noise_free_objective_resumes_exactly(tmp_path):
     assert full.history["l1"][-1] < full.history["l1"][0]  # the L1 term is being minimised
     out = full.sample(batch=a[:4])
     assert out.shape == (4, 3)
+    assert full.sample(n=2, batch=a[:4]).shape == (2, 3)  # without noise, n keeps the first n outputs
+    torch.testing.assert_close(full.sample(n=2, batch=a[:4]), out[:2])
+    with pytest.raises(ValueError, match="fewer than n=5"):
+        full.sample(n=5, batch=a[:4])
     with pytest.raises(ValueError, match="needs the input images"):
         full.sample()
 

@@ -923,7 +923,8 @@ class AdversarialTrainer:
             n: number of samples from fresh noise (the trainer's sampling generator, which training never uses).
             z: ``Tensor[N, z_dim]`` noise to use instead. With neither, the fixed noise ``fixed_noise`` is used.
             batch: with an objective, the conditioning minibatch given to ``objective.sample(G, z, batch)``
-                (labels, input images); an objective that draws no noise gets ``z=None``.
+                (labels, input images); an objective that draws no noise gets ``z=None``, and ``n`` then keeps
+                the first ``n`` of its outputs.
 
         Returns:
             ``Tensor[N, ...]`` on the models' device, detached.
@@ -933,7 +934,13 @@ class AdversarialTrainer:
         if batch is not None and self.objective is None:
             raise ValueError("batch= is for trainers with an objective (conditioning); this one samples G(z).")
         if self.objective is not None and not getattr(self.objective, "needs_noise", True) and z is None:
-            return self._sample_objective(None, batch)
+            if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n <= 0):
+                raise ValueError(f"n must be a positive int, got {n!r}.")
+            out = self._sample_objective(None, batch)  # the objective's conditioning inputs (its fixed batch)
+            if n is not None and n > out.shape[0]:
+                raise ValueError(f"{type(self.objective).__name__} samples {out.shape[0]} outputs without noise "
+                                 f"(one per conditioning input), fewer than n={n}: pass batch= with more inputs.")
+            return out if n is None else out[:n]
         if z is None:
             if n is None:
                 z = self.fixed_noise
