@@ -1,8 +1,9 @@
 r"""Objectives for the one trainer (:class:`course_lib.train.AdversarialTrainer`): SRGAN, ESRGAN, inpainting.
 
 Each consumes the paired minibatch the trainer draws from tuple data and computes the two losses; the loop (the
-optimizers, ``n_critic``, logs, checkpoints, resume) stays the trainer's. None draws noise (``needs_noise =
-False``): the low-resolution image or the masked image is the generator's input.
+optimizers, ``n_critic``, logs, checkpoints, resume) stays the trainer's. The generators take no noise: the
+low-resolution image or the masked image is the input, and the ``z`` the trainer draws (``z_dim = 1`` is enough) is
+ignored by the losses; :meth:`sample` uses it only to know how many images to return.
 
 - :class:`SRGANObjective`: batch ``(lr, hr)``; D: the non-saturating GAN loss, ``D(hr)`` real, ``D(G(lr))`` fake;
   G: :math:`l_X(G(lr), hr) + 10^{-3}\,(-\log D(G(lr)))` (Ledig et al. 2017, Eq. 3).
@@ -50,7 +51,9 @@ def _first(batch: Any, stored: Any, n: int, what: str) -> Any:
 
 
 class _RestorationObjective(Objective):
-    needs_noise = False
+    # The generator takes no noise; z is still drawn (and ignored by the losses) so that trainer.sample(n=...)
+    # returns n images: sample() uses as many stored inputs as z has rows.
+    needs_noise = True
 
     def __init__(self, sample_batch: tuple[Tensor, Tensor] | None = None) -> None:
         self.sample_batch = sample_batch
