@@ -28,7 +28,7 @@ def test_forward_backward_train_mode(name):
     model, entry = _build(name)
     model.train()
     x = entry.example_input(model, 3)
-    out = model(x)
+    out = model(*x) if isinstance(x, tuple) else model(x)  # conditional models: (z, y) or (x, y)
     assert isinstance(out, torch.Tensor), f"{name}: forward returned {type(out).__name__}, not a Tensor."
     assert tuple(out.shape) == tuple(entry.expected_shape(model, 3))
     assert torch.isfinite(out).all(), f"{name}: non-finite output."
@@ -46,7 +46,7 @@ def test_forward_eval_mode_batch_of_one(name):
     model.eval()
     x = entry.example_input(model, 1)
     with torch.no_grad():
-        out1, out2 = model(x), model(x)
+        out1, out2 = (model(*x), model(*x)) if isinstance(x, tuple) else (model(x), model(x))
     assert tuple(out1.shape) == tuple(entry.expected_shape(model, 1))
     assert torch.isfinite(out1).all()
     assert torch.equal(out1, out2), f"{name}: eval-mode forward is not deterministic."
