@@ -312,6 +312,10 @@ _ENTRY_MODULES = (
     "course_lib.gan.logan",
     "course_lib.gan.unet_gan",
     "course_lib.translation.pix2pix",
+    "course_lib.translation.cyclegan",
+    "course_lib.translation.unpaired_family",
+    "course_lib.translation.stargan",
+    "course_lib.translation.pixelda",
     "course_lib.restoration.recipes",
 )
 

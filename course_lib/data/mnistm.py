@@ -1,6 +1,6 @@
 r"""An MNIST-M-like target domain built offline: the bundled MNIST digits blended over colour photo crops.
 
-Ganin et al. (2016, Sec. 5.1) made MNIST-M by blending MNIST digits over patches of BSDS500 photos, each output
+Ganin et al. (2016) made MNIST-M by blending MNIST digits over patches of BSDS500 photos, each output
 pixel the absolute difference of the patch and the digit, :math:`t = |p - d|` per channel (a white stroke inverts the
 photo's colours under it). Here the patches are random crops of the colour photos bundled in scikit-image
 (:mod:`course_lib.data.photos`), so the domain has the same structure, but it is *not* the MNIST-M of the papers:

@@ -441,3 +441,69 @@ def translate(G: nn.Module, images: Tensor, batch_size: int = 64) -> Tensor:
         return torch.cat([G(images[i:i + batch_size].to(device)) for i in range(0, images.shape[0], batch_size)])
     finally:
         G.train(was)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Appendix A: the zoo entry and a fast recipe (shared by the unpaired family)
+# ----------------------------------------------------------------------------------------------------------------------
+def _zoo_trainer(G: nn.Module, D: nn.Module, objective: Objective, data: Any, steps: int, seed: int, device: Any,
+                 *, z_dim: int = 1, batch_size: int = 4, lr: float = 1e-3, **config: Any) -> Any:
+    """The one trainer on a tiny translation recipe (used by this chapter's zoo entries)."""
+    from course_lib.train import AdversarialTrainer, TrainerConfig
+
+    cfg = TrainerConfig(steps=steps, batch_size=batch_size, z_dim=z_dim, seed=seed, lr_g=lr, lr_d=lr,
+                        log_every=max(1, steps // 20), sample_every=0, n_samples=16, progress=False, amp="off",
+                        **config)
+    return AdversarialTrainer(G, D, data, cfg, objective=objective, device=device)
+
+
+class _ZooRecipe:
+    """A callable ``(steps, seed, device) -> AdversarialTrainer`` with the ``steps`` Appendix A runs and a
+    ``describe()`` line for the card (this chapter's recipes are built by objectives, not a :class:`FastRecipe`)."""
+
+    def __init__(self, fn: Any, steps: int, description: str) -> None:
+        self.fn, self.steps, self.description = fn, steps, description
+        self.__qualname__ = self.__name__ = getattr(fn, "__name__", "recipe")
+
+    def describe(self) -> str:
+        return f"{self.description}, {self.steps} steps"
+
+    def __call__(self, steps: int, seed: int, device: Any) -> Any:
+        return self.fn(steps, seed, device)
+
+
+def _zoo_unpaired(size: int = 16) -> tuple[Any, Tensor]:
+    from course_lib.data.unpaired import heldout_unpaired, unpaired_sampler
+
+    return unpaired_sampler(size, "night", scale=0.125), heldout_unpaired(16, size, "night", scale=0.125)[0]
+
+
+def _zoo_recipe(steps: int, seed: int, device: Any) -> Any:
+    from course_lib.translation.pix2pix import PatchDiscriminator
+
+    sampler, shown = _zoo_unpaired()
+    G = nn.ModuleDict({k: ResnetGenerator(3, 3, 4, 1) for k in ("ab", "ba")})
+    D = nn.ModuleDict({k: PatchDiscriminator(3, 8, n_layers=1, norm="instance") for k in ("a", "b")})
+    objective = CycleGANObjective(CycleGANConfig(pool_size=50), seed=seed, sample_images=shown)
+    return _zoo_trainer(G, D, objective, sampler, steps, seed, device)
+
+
+def _register_zoo() -> None:
+    from course_lib.zoo import ZooEntry, register_variant
+
+    register_variant(ZooEntry(
+        "cyclegan", "CycleGAN",
+        "Two generators between unpaired domains, each translation undone by the other: the cycle-consistency loss "
+        "replaces the missing pairs; LSGAN losses, an identity term and a buffer of 50 past fakes.",
+        r"\mathcal L = \mathcal L_{GAN}(G, D_Y) + \mathcal L_{GAN}(F, D_X) + \lambda\,(\mathbb E\lVert F(G(x)) "
+        r"- x\rVert_1 + \mathbb E\lVert G(F(y)) - y\rVert_1) + 0.5\lambda\,\mathcal L_{id},\quad\lambda = 10",
+        ("zhu2017cyclegan",),
+        ("course_lib.translation.cyclegan.ResnetGenerator", "course_lib.translation.cyclegan.ImagePool",
+         "course_lib.translation.cyclegan.CycleGANObjective", "course_lib.translation.cyclegan.LinearDecay"),
+        "chapters/11_unpaired_translation/theory",
+        _ZooRecipe(_zoo_recipe, 100, "objective `CycleGANObjective` (LSGAN, cycle 10, identity 5, buffer 50), "
+                   "photo -> night 16x16 crops, ResnetGenerator width 4 with 1 block, PatchGAN n_layers 1, batch 4"),
+    ))
+
+
+_register_zoo()

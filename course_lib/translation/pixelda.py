@@ -274,3 +274,36 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> f
         return correct / max(1, x.shape[0])
     finally:
         model.train(was)
+
+
+def _zoo_recipe(steps: int, seed: int, device: Any) -> Any:
+    from course_lib.data.mnistm import load_mnist_rgb, load_mnistm_like
+    from course_lib.translation.cyclegan import _zoo_trainer
+
+    x_s, y_s = load_mnist_rgb(True, n=512)
+    x_t, _ = load_mnistm_like(True, n=1024, verbose=False)
+    G = nn.ModuleDict({"g": PixelDAGenerator(3, 28, 10, 4, 1), "t": DigitClassifier(3, 10, 4)})
+    objective = PixelDAObjective(alpha=1.0, beta=1.0, sample_images=x_s[:16])
+    return _zoo_trainer(G, PixelDADiscriminator(3, 4), objective, (x_s, y_s, x_t[512:]), steps, seed, device,
+                        z_dim=10, batch_size=16)
+
+
+def _register_zoo() -> None:
+    from course_lib.translation.cyclegan import _ZooRecipe
+    from course_lib.zoo import ZooEntry, register_variant
+
+    register_variant(ZooEntry(
+        "pixelda", "PixelDA",
+        "A generator translates labelled source images so that they look like the target domain, and a "
+        "classifier trained on them (and on the source) works on the target.",
+        r"\min_{G,T}\max_D\; \alpha\,\mathcal L_d(D, G) + \beta\,\mathcal L_t(G, T)",
+        ("bousmalis2017pixelda",),
+        ("course_lib.translation.pixelda.PixelDAGenerator", "course_lib.translation.pixelda.PixelDAObjective",
+         "course_lib.translation.pixelda.task_loss", "course_lib.data.mnistm.load_mnistm_like"),
+        "chapters/11_unpaired_translation/theory",
+        _ZooRecipe(_zoo_recipe, 150, "objective `PixelDAObjective` (least squares, alpha 1, beta 1), 512 bundled "
+                   "digits -> MNIST-M-like images, widths 4, batch 16"),
+    ))
+
+
+_register_zoo()

@@ -281,3 +281,43 @@ def translate_to_all_domains(G: StarGANGenerator, x: Tensor) -> Tensor:
         return torch.stack(outs, dim=1)
     finally:
         G.train(was)
+
+
+def _zoo_recipe(steps: int, seed: int, device: Any) -> Any:
+    from course_lib.data.photos import load_photos, random_crops
+    from course_lib.data.unpaired import apply_style, heldout_unpaired
+    from course_lib.translation.cyclegan import _zoo_trainer
+
+    photos = load_photos("train", 0.125)
+    xs, ys = [], []
+    for k, style in enumerate(("photo", "night", "painterly")):
+        crops = random_crops(photos, 64, 16, generator=torch.Generator().manual_seed(seed + 10 + k))
+        xs.append((crops if style == "photo" else apply_style(crops, style)) * 2 - 1)
+        ys.append(torch.full((64,), k, dtype=torch.int64))
+    shown = heldout_unpaired(16, 16, "night", scale=0.125)[0]
+    objective = StarGANObjective(3, adversarial="lsgan", seed=seed, sample_images=shown)
+    return _zoo_trainer(StarGANGenerator(3, 3, 4, 1), StarGANDiscriminator(3, 3, 16, 8, 2), objective,
+                        (torch.cat(xs), torch.cat(ys)), steps, seed, device)
+
+
+def _register_zoo() -> None:
+    from course_lib.translation.cyclegan import _ZooRecipe
+    from course_lib.zoo import ZooEntry, register_variant
+
+    register_variant(ZooEntry(
+        "stargan", "StarGAN",
+        "One generator conditioned on a target domain label translates between many domains, with a domain "
+        "classifier in the discriminator and a reconstruction back to the original domain.",
+        r"\mathcal L_D = -\mathcal L_{adv} + \lambda_{cls}\mathcal L^r_{cls},\quad \mathcal L_G = \mathcal "
+        r"L_{adv} + \lambda_{cls}\mathcal L^f_{cls} + \lambda_{rec}\mathcal L_{rec}",
+        ("choi2018stargan",),
+        ("course_lib.translation.stargan.StarGANGenerator", "course_lib.translation.stargan.StarGANDiscriminator",
+         "course_lib.translation.stargan.stargan_classification_losses",
+         "course_lib.translation.stargan.StarGANObjective"),
+        "chapters/11_unpaired_translation/theory",
+        _ZooRecipe(_zoo_recipe, 200, "objective `StarGANObjective` (least squares instead of WGAN-GP, cls 1, rec 10), "
+                   "3 domains (photo, night, painterly) of 16x16 crops, width 4, batch 4"),
+    ))
+
+
+_register_zoo()
