@@ -69,3 +69,15 @@ def test_bad_inputs():
         sr_pairs(2, 16, scale=4.0)
     with pytest.raises(ValueError):
         heldout_photo_pair(5)
+
+
+def test_div2k_fetch_uses_an_existing_folder_without_network(tmp_path):
+    import numpy as np
+    from skimage import io
+
+    from course_lib.data.superres import fetch_div2k_valid
+
+    folder = tmp_path / "DIV2K_valid_HR"
+    folder.mkdir()
+    io.imsave(str(folder / "0801.png"), (np.random.default_rng(1).random((12, 12, 3)) * 255).astype(np.uint8))
+    assert fetch_div2k_valid(tmp_path) == folder  # already there: no download attempted

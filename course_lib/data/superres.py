@@ -25,7 +25,10 @@ from torch import Tensor
 from course_lib.data.photos import heldout_crops, load_photos, random_crops
 
 __all__ = ["bicubic_downsample", "bicubic_upsample", "sr_pairs", "heldout_sr_pairs", "heldout_photo_pair",
-           "load_sr_benchmark", "SR_SCALE"]
+           "load_sr_benchmark", "fetch_div2k_valid", "DIV2K_VALID_URL", "SR_SCALE"]
+
+#: DIV2K's 100 validation images at full resolution (Agustsson and Timofte, NTIRE 2017), about 0.4 GB.
+DIV2K_VALID_URL = "http://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_valid_HR.zip"
 
 #: The upscaling factor of SRGAN and ESRGAN.
 SR_SCALE = 4
@@ -117,6 +120,31 @@ def heldout_photo_pair(index: int = 0, *, scale: int = SR_SCALE, photo_scale: fl
     return bicubic_downsample(hr, r), hr
 
 
+def fetch_div2k_valid(root: str | Path, *, verbose: bool = True) -> Path | None:
+    """Download and unpack DIV2K's validation HR images under ``root`` (Colab); the folder, or ``None`` with one
+    line saying why when the download fails (then :func:`load_sr_benchmark` falls back to the held-out photos).
+    Nothing is downloaded when ``root/DIV2K_valid_HR`` already holds images."""
+    import urllib.request
+    import zipfile
+
+    root = Path(root)
+    folder = root / "DIV2K_valid_HR"
+    if folder.is_dir() and any(folder.glob("*.png")):
+        return folder
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        archive = root / "DIV2K_valid_HR.zip"
+        urllib.request.urlretrieve(DIV2K_VALID_URL, archive)
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(root)
+        archive.unlink()
+    except Exception as err:  # no network, a moved file, a full disk
+        if verbose:
+            print(f"DIV2K download failed ({type(err).__name__}): using the held-out scikit-image photos instead.")
+        return None
+    return folder
+
+
 def load_sr_benchmark(root: str | Path | None, *, scale: int = SR_SCALE, max_images: int | None = None,
                       verbose: bool = True) -> tuple[list[Tensor], list[Tensor], str]:
     r"""The images of a benchmark folder (Set5, Set14, DIV2K validation HR, ...) as ``(lrs, hrs, source)``.
@@ -134,7 +162,8 @@ def load_sr_benchmark(root: str | Path | None, *, scale: int = SR_SCALE, max_ima
         files = files[:max_images]
     if not files:
         if verbose:
-            print(f"No benchmark images in {root!r}: using the two held-out scikit-image photos instead.")
+            where = "no benchmark folder given" if root is None else f"no images in {root}"
+            print(f"Super-resolution benchmark: {where}; using the two held-out scikit-image photos instead.")
         pairs = [heldout_photo_pair(i, scale=r) for i in range(2)]
         return [p[0] for p in pairs], [p[1] for p in pairs], "held-out scikit-image photos"
     import numpy as np
