@@ -115,11 +115,13 @@ def check_layout(folder: str | os.PathLike) -> dict[str, list[Path]]:
     """The image files of ``folder/{trainA,trainB,testA,testB}`` (sorted); :class:`DatasetError` naming what is
     missing or empty."""
     folder = Path(folder)
+    missing = [split for split in _SPLITS if not (folder / split).is_dir()]
+    if missing:
+        raise DatasetError(f"{folder} has no {', '.join(m + '/' for m in missing)} folder: expected "
+                           f"{', '.join(_SPLITS)} (CycleGAN's layout).")
     files = {}
     for split in _SPLITS:
         d = folder / split
-        if not d.is_dir():
-            raise DatasetError(f"{folder} has no {split}/ folder: expected {', '.join(_SPLITS)} (CycleGAN's layout).")
         images = sorted(p for p in d.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
         if not images:
             raise DatasetError(f"{d} holds no .jpg/.png images.")
