@@ -56,21 +56,24 @@ def test_captioned_lab_figures_become_figures_with_alt_text():
     section += _caption("Figure A.1: Samples of every recipe.")
     section += _cell_with_image("_images/c.png")          # no caption after it: left alone
     section += nodes.paragraph("", "", nodes.emphasis("Not a caption", "Not a caption"))
-    section += _cell_with_image("_images/d.png", n_images=2)   # two images, one caption: ambiguous, left alone
+    section += _cell_with_image("_images/d.png", n_images=2)   # two pictures, one caption: under the last one
     section += _caption("Figure 4.2: Two pictures.")
 
-    assert course_book.figures_with_captions(doc) == 2
+    assert course_book.figures_with_captions(doc) == 3
     figures = list(doc.findall(nodes.figure))
-    assert [f["ids"] for f in figures] == [["figure-4-1"], ["figure-a-1"]]
+    assert [f["ids"] for f in figures] == [["figure-4-1"], ["figure-a-1"], ["figure-4-2"]]
     first = figures[0]
     assert first.children[0]["alt"] == "Figure 4.1: Left, the counts; right, the outputs."
     assert isinstance(first.children[1], nodes.caption)
     assert first.children[1].astext() == "Figure 4.1: Left, the counts; right, the outputs."
     assert isinstance(first.parent, nodes.container) and "cell_output" in first.parent["classes"]
     texts = [p.astext() for p in section.children if isinstance(p, nodes.paragraph)]
-    assert texts == ["Body text.", "Not a caption", "Figure 4.2: Two pictures."]  # moved captions are gone
-    assert [img["alt"] for img in doc.findall(nodes.image)][2:] == ["_images/c.png0", "_images/d.png0",
-                                                                   "_images/d.png1"]
+    assert texts == ["Body text.", "Not a caption"]  # the moved captions are gone
+    assert [img["alt"] for img in doc.findall(nodes.image)][2:] == [
+        "_images/c.png0", "Figure 4.2: Two pictures. (picture 1 of 2)", "Figure 4.2: Two pictures. (picture 2 of 2)"]
+    assert figures[2].children[0]["uri"] == "_images/d.png1"
+    assert not isinstance(next(doc.findall(lambda n: isinstance(n, nodes.image) and n["uri"] == "_images/d.png0"))
+                          .parent, nodes.figure)
 
 
 def test_a_repeated_figure_number_gets_a_unique_id():

@@ -10,9 +10,10 @@
    scrollable wide tables) and ``course-book.css`` (figures, equations, inline code on phones), served by the book
    itself. They are registered here and not through a top-level ``_static/`` folder, because Jupyter Book would
    then add every ``.js`` of every static path to every page, the widget scripts of ``.widgets_js`` included.
-3. Lab figures: a code cell's single image output followed by the paragraph ``*Figure N.M: ...*`` (the course's
-   caption convention, CONTRIBUTING.md) becomes one ``<figure>``: the image with the caption's text as its alt
-   text (it was the file path) and the caption as its ``<figcaption>`` (it was a separate italic paragraph).
+3. Lab figures: a code cell's image output followed by the paragraph ``*Figure N.M: ...*`` (the course's caption
+   convention, CONTRIBUTING.md) becomes one ``<figure>``: the image with the caption's text as its alt text (it was
+   the file path) and the caption as its ``<figcaption>`` (it was a separate italic paragraph). When the cell draws
+   several pictures, each gets the caption as alt text ("picture k of n") and the last one the figure.
 """
 
 from __future__ import annotations
@@ -75,17 +76,18 @@ def figures_with_captions(doctree: nodes.document) -> int:
         if parent is None:
             continue
         images = [img for img in cell.findall(nodes.image)]
-        if len(images) != 1:
+        if not images:
             continue
         index = parent.index(cell)
         following = parent.children[index + 1] if index + 1 < len(parent.children) else None
         paragraph = _caption_paragraph(following) if following is not None else None
         if paragraph is None:
             continue
-        image = images[0]
+        image = images[-1]   # a cell with several pictures: the caption goes under the last, each gets its text
         emphasis = next(c for c in paragraph.children if isinstance(c, nodes.emphasis))
         text = " ".join(emphasis.astext().split())
-        image["alt"] = text
+        for k, picture in enumerate(images, start=1):
+            picture["alt"] = text if len(images) == 1 else f"{text} (picture {k} of {len(images)})"
         caption = nodes.caption("", "", *[child.deepcopy() for child in emphasis.children])
         figure = nodes.figure("", classes=["course-lab-figure"])
         # an id (HTML numfig warns on a figure without one; it is not in the numbering, the caption has its number)

@@ -186,14 +186,13 @@ def test_lab_figures_are_readable_at_the_page_width(survey, rel):
 def test_lab_figures_have_captions_alt_text_and_enlarge(survey, rel):
     figures = survey[(DESKTOP, rel)]["figures"]
     assert figures
-    for figure in figures:
+    for figure in figures:  # the caption after the cell is the alt text (CONTRIBUTING.md's caption convention)
         assert figure["zoom"], figure
-        assert not figure["alt"].endswith(".png"), f"alt text is the file path: {figure}"
+        assert figure["alt"].startswith("Figure"), f"no caption after the figure's cell (alt text {figure['alt']!r})"
     captioned = [f for f in figures if f["caption"]]
-    assert len(captioned) >= len(figures) - 1 and captioned, \
-        f"only {len(captioned)} of {len(figures)} figures have a figure caption"
+    assert captioned, "no <figure> with a <figcaption>"
     for figure in captioned:
-        assert figure["caption"].startswith("Figure") and figure["alt"].startswith("Figure"), figure
+        assert figure["caption"].startswith("Figure"), figure
 
 
 def _buttons(tab, selector: str) -> list:
