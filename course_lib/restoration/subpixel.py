@@ -46,7 +46,8 @@ def _check_4d(x: object, name: str = "x") -> Tensor:
 
 
 def pixel_shuffle(x: Tensor, upscale: int) -> Tensor:
-    r"""Periodic shuffle: ``[B, C r^2, H, W] -> [B, C, H r, W r]``, :math:`y_{c, rh+i, rw+j} = x_{c r^2 + i r + j, h, w}`.
+    r"""Periodic shuffle: ``[B, C r^2, H, W] -> [B, C, H r, W r]``,
+    :math:`y_{c, rh+i, rw+j} = x_{c r^2 + i r + j, h, w}`.
 
     Equal to ``torch.nn.functional.pixel_shuffle(x, r)``, written as a reshape, a permutation and a reshape.
     """
