@@ -207,3 +207,17 @@ def test_context_encoder_mean_skip_starts_as_a_flat_fill():
     ctx = 1 - m
     mean = (x * ctx).sum(dim=(2, 3), keepdim=True) / ctx.sum(dim=(2, 3), keepdim=True)
     torch.testing.assert_close(net(x, m), mean.expand_as(x))
+
+
+def test_content_loss_vgg19_falls_back_offline_in_one_line(monkeypatch, capsys):
+    from course_lib.restoration import srgan
+
+    def no_weights(before_activation):
+        raise RuntimeError("no network")
+
+    monkeypatch.setattr(srgan, "_VGGFeatures", no_weights)  # what an offline machine sees, without touching the network
+    loss = srgan.ContentLoss("vgg19")
+    out = capsys.readouterr().out
+    assert loss.network == "course" and out.count("\n") == 1 and "VGG19 unavailable" in out
+    with pytest.raises(RuntimeError):
+        srgan.ContentLoss("vgg19", fallback=False)
