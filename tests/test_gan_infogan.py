@@ -76,6 +76,8 @@ def test_networks_traversal_and_objective():
     assert I.latent_traversal(G, z, continuous=1, values=torch.tensor([-1.0, 1.0])).shape == (4, 1, 8, 8)
     with pytest.raises(ValueError, match="continuous"):
         I.latent_traversal(G, z, continuous=2)
+    with pytest.raises(ValueError, match="exactly one"):
+        I.latent_traversal(G, z, category=True, continuous=0)
     x = torch.rand(32, 1, 8, 8) * 2 - 1
     cfg = TrainerConfig(steps=3, batch_size=16, z_dim=G.z_dim, progress=False, sample_every=0, amp="off", log_every=1)
     t = AdversarialTrainer(G, D, x, cfg, objective=I.InfoGANObjective(3, 2))

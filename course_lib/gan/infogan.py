@@ -257,21 +257,21 @@ class InfoGANObjective(Objective):
         return G(torch.cat([z[:, : G.noise_dim], cat, cont], dim=1))
 
 
-def latent_traversal(G: InfoGANGenerator, z: Tensor, *, category: int | None = None, continuous: int | None = None,
+def latent_traversal(G: InfoGANGenerator, z: Tensor, *, category: bool = False, continuous: int | None = None,
                      values: Tensor | None = None, cat_index: int = 0) -> Tensor:
     r"""Images with one code varied and everything else fixed.
 
-    ``category`` set: ``z`` ``(N, noise_dim)`` rows are each drawn with every category ``0..K-1`` (continuous codes
-    0) -> ``(K * N, C, s, s)`` ordered category-major. ``continuous`` set: code ``continuous`` takes each of ``values``
+    ``category=True``: ``z`` ``(N, noise_dim)`` rows are each drawn with every category ``0..K-1`` (continuous codes
+    0) -> ``(K * N, C, s, s)`` ordered category-major. ``continuous=j``: code ``j`` takes each of ``values``
     (default ``linspace(-2, 2, 7)``, beyond the prior's [-1, 1] as the paper does), category ``cat_index`` ->
     ``(len(values) * N, ...)``.
     """
     z = _float_tensor(z, "z", (2,))
     k, d = G.n_categories, G.n_continuous
-    if (category is None) == (continuous is None):
+    if bool(category) == (continuous is not None):
         raise ValueError("give exactly one of category=True or continuous=<index of a continuous code>.")
     rows = []
-    if category is not None:
+    if category:
         for c in range(k):
             cat = F.one_hot(torch.full((z.shape[0],), c, device=z.device), k).to(z.dtype)
             rows.append(torch.cat([z, cat, torch.zeros(z.shape[0], d, dtype=z.dtype, device=z.device)], 1))
