@@ -194,6 +194,8 @@ def test_noise_free_objective_resumes_exactly(tmp_path):
     torch.testing.assert_close(full.sample(n=2, batch=a[:4]), out[:2])
     with pytest.raises(ValueError, match="fewer than n=5"):
         full.sample(n=5, batch=a[:4])
+    no_z = AdversarialTrainer(nn.Linear(3, 3), D, (a, b), _config(steps=1, z_dim=None), objective=Paired())
+    assert no_z.fit()["g_loss"]  # no noise dimension needed when the objective draws no noise
     with pytest.raises(ValueError, match="needs the input images"):
         full.sample()
 

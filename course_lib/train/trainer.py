@@ -572,6 +572,8 @@ class AdversarialTrainer:
         self.G, self.D = generator, discriminator
 
         z_dim = config.z_dim if config.z_dim is not None else getattr(generator, "z_dim", None)
+        if z_dim is None and objective is not None and not getattr(objective, "needs_noise", True):
+            z_dim = 1  # an objective that draws no noise (pix2pix): the fixed noise is a placeholder
         if not isinstance(z_dim, int) or isinstance(z_dim, bool) or z_dim <= 0:
             raise ValueError(
                 "the noise dimension is unknown: set TrainerConfig.z_dim or give the generator a `z_dim` attribute."
