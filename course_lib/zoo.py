@@ -57,6 +57,8 @@ __all__ = [
     "variants",
     "get_variant",
     "runnable_variants",
+    "recipe_steps",
+    "describe_recipe",
     "zoo_data",
     "build_trainer",
     "run_variant",
@@ -382,6 +384,34 @@ def _sample_shape(data: Tensor | Callable[[int, torch.Generator], Tensor]) -> tu
     return tuple(data(1, torch.Generator().manual_seed(0)).shape[1:])
 
 
+#: Generator steps of a callable recipe that does not say how many it runs (a ``steps`` attribute).
+DEFAULT_CALLABLE_STEPS = 200
+
+
+def recipe_steps(key_or_entry: str | ZooEntry) -> int:
+    """The generator steps a variant's fast recipe runs by default: a :class:`FastRecipe`'s ``steps``, a callable
+    recipe's ``steps`` attribute, else :data:`DEFAULT_CALLABLE_STEPS`."""
+    recipe = _entry(key_or_entry).recipe
+    steps = getattr(recipe, "steps", DEFAULT_CALLABLE_STEPS)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+        raise ValueError(f"the recipe of {_entry(key_or_entry).key!r} has steps={steps!r}; it must be a positive int.")
+    return steps
+
+
+def describe_recipe(key_or_entry: str | ZooEntry) -> str:
+    """One line saying what a variant's fast recipe trains: :meth:`FastRecipe.describe`, a callable recipe's own
+    ``describe()``, or the first line of its docstring with its steps."""
+    entry = _entry(key_or_entry)
+    recipe = entry.recipe
+    describe = getattr(recipe, "describe", None)
+    if callable(describe):
+        return str(describe())
+    paragraph = " ".join((getattr(recipe, "__doc__", None) or "").strip().split("\n\n")[0].split())
+    name = f"{getattr(recipe, '__module__', '?')}.{getattr(recipe, '__qualname__', type(recipe).__name__)}"
+    what = paragraph.split(". ")[0].rstrip(".") if paragraph else f"a trainer built by `{name}`"
+    return f"{what}; {recipe_steps(entry)} steps"
+
+
 def _entry(key_or_entry: str | ZooEntry) -> ZooEntry:
     entry = get_variant(key_or_entry) if isinstance(key_or_entry, str) else _check_entry(key_or_entry)
     if entry.recipe is None:
@@ -403,7 +433,7 @@ def build_trainer(key_or_entry: str | ZooEntry, *, steps: int | None = None, see
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an int >= 0, got {seed!r}.")
     device = torch.device("cpu") if device is None else torch.device(device)
-    n_steps = (recipe.steps if isinstance(recipe, FastRecipe) else 200) if steps is None else steps
+    n_steps = recipe_steps(entry) if steps is None else steps
     _positive_int(n_steps, "steps", f"zoo variant {entry.key!r}")
     torch.manual_seed(seed)
     if not isinstance(recipe, FastRecipe):
@@ -508,7 +538,9 @@ def plot_zoo_samples(runs: Sequence[ZooRun], n: int = 16, columns: int = 5, titl
         ax.set_title(f"{run.name}\n{run.trainer.step} steps, {run.seconds:.1f} s", fontsize=9)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))  # keep the title clear of the first row
+    else:
+        fig.tight_layout()
     return fig
 
 
@@ -553,8 +585,7 @@ def render_card(entry: ZooEntry) -> str:
             line += f" {entry.recipe.note.strip()}"
         lines.append(line)
     elif entry.recipe is not None:
-        lines.append(f"**Fast recipe** (run in the {{doc}}`lab`): a trainer built by "
-                     f"`{getattr(entry.recipe, '__module__', '?')}.{getattr(entry.recipe, '__qualname__', '?')}`.")
+        lines.append(f"**Fast recipe** (run in the {{doc}}`lab`): {describe_recipe(entry).rstrip('.')}.")
     else:
         lines.append(f"**Card only:** {entry.taught_in.strip()} No runnable cell until then.")
     return "\n".join(lines) + "\n"

@@ -167,3 +167,44 @@ def test_bad_recipes_are_refused():
         FastRecipe("mlp")
     with pytest.raises(TypeError):
         zoo.register_variant("gan")
+
+
+def test_callable_recipes_say_their_steps_and_what_they_train(clean_registry):
+    def recipe(steps, seed, device):
+        """Trains the plain GAN of chapter 2. More text that the one-line description leaves out."""
+        return zoo.build_trainer("gan", steps=steps, seed=seed, device=device)
+
+    recipe.steps = 7
+    zoo.register_variant(_entry(key="test_callable", recipe=recipe, taught_in=None))
+    assert zoo.recipe_steps("test_callable") == 7
+    assert zoo.describe_recipe("test_callable") == "Trains the plain GAN of chapter 2; 7 steps"
+    run = zoo.run_variant("test_callable", n_samples=4)
+    assert run.trainer.step == 7  # the recipe's own steps, not a default
+    assert "Trains the plain GAN of chapter 2; 7 steps." in zoo.render_card(zoo.get_variant("test_callable"))
+
+    def bare(steps, seed, device):
+        return zoo.build_trainer("gan", steps=steps, seed=seed, device=device)
+
+    zoo.register_variant(_entry(key="test_bare", recipe=bare, taught_in=None))
+    assert zoo.recipe_steps("test_bare") == zoo.DEFAULT_CALLABLE_STEPS
+    assert zoo.describe_recipe("test_bare").startswith("a trainer built by `")
+    bare.steps = 0
+    with pytest.raises(ValueError, match="positive int"):
+        zoo.recipe_steps("test_bare")
+
+
+def test_plot_zoo_samples_draws_one_panel_per_run_with_a_clear_title():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [zoo.run_variant(k, steps=2, n_samples=4) for k in ("gan", "cogan")]
+    fig = zoo.plot_zoo_samples(runs, n=4, columns=4, title="two recipes")
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 2 and fig.get_figwidth() == pytest.approx(4 * 2.6)
+    top_of_axes = max(ax.get_position().y1 for ax in fig.axes)
+    assert top_of_axes < 1 - 0.3 / fig.get_figheight()  # room left for the suptitle
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no runs"):
+        zoo.plot_zoo_samples([])
