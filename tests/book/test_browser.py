@@ -35,11 +35,7 @@ DESKTOP, TABLET, PHONE = 1366, 900, 390
 MIN_FIGURE_SCALE = 0.6
 # Labs whose figures were drawn before the readable-scale rule (issue 18, item 2) and are not redrawn yet: the test
 # runs on them and must fail (strict), so that a redrawn lab is taken off this list.
-NOT_YET_REDRAWN: set[str] = {
-    # its one sample grid (course_lib.zoo.plot_zoo_samples, columns=6: 15.6 in) is drawn by the Appendix A lab, which
-    # could not be re-executed while the zoo's callable recipes were being added (recipe.describe() of a function)
-    "chapters/appendix_a_gan_zoo/lab.html",
-}
+NOT_YET_REDRAWN: set[str] = set()
 
 if not HTML.exists():
     pytestmark = pytest.mark.skip(reason="the book is not built: run `make book` first")
