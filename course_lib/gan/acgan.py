@@ -287,16 +287,16 @@ def _register_zoo() -> None:
     register_variant(ZooEntry(
         "acgan", "Auxiliary Classifier GAN", "The discriminator also predicts the class of real and fake samples, "
         "and both networks maximise the log-likelihood of the right class.",
-        r"L_S = \mathbb E[\log P(S{=}\text{real} \mid x)] + \mathbb E[\log P(S{=}\text{fake} \mid \tilde x)],\ "
-        r"L_C = \mathbb E[\log P(C{=}y \mid x)] + \mathbb E[\log P(C{=}\tilde y \mid \tilde x)];\ "
-        r"D: \max L_S + L_C,\ G: \max L_C - L_S",
+        r"\begin{aligned} L_S &= \mathbb E[\log P(S{=}\text{real} \mid x)] + \mathbb E[\log P(S{=}\text{fake} \mid "
+        r"\tilde x)], \\ L_C &= \mathbb E[\log P(C{=}y \mid x)] + \mathbb E[\log P(C{=}\tilde y \mid \tilde x)]; \\ "
+        r"& D: \max L_S + L_C,\ G: \max L_C - L_S \end{aligned}",
         ("odena2017acgan",), (name + "acgan_d_loss", name + "acgan_g_loss", *common), CHAPTER, _recipe("acgan")))
     register_variant(ZooEntry(
         "tac_gan", "Twin Auxiliary Classifiers GAN", "A twin classifier trained on fakes only estimates the "
         "conditional entropy that ACGAN's classifier term makes the generator lower, and the generator raises its "
         "loss, undoing ACGAN's pull towards easily classified samples.",
-        r"L_G = \ell_G(s(\tilde x)) + \mathrm{CE}(c(\tilde x), \tilde y) - \mathrm{CE}(c^{mi}(\tilde x), \tilde y),"
-        r"\ L_D = \ell_D + \mathrm{CE}(c(x), y) + \mathrm{CE}(c^{mi}(\tilde x), \tilde y)",
+        r"\begin{aligned} L_G &= \ell_G(s(\tilde x)) + \mathrm{CE}(c(\tilde x), \tilde y) - \mathrm{CE}(c^{mi}(\tilde x), "
+        r"\tilde y), \\ L_D &= \ell_D + \mathrm{CE}(c(x), y) + \mathrm{CE}(c^{mi}(\tilde x), \tilde y) \end{aligned}",
         ("gong2019tacgan",), (name + "tac_d_loss", name + "tac_g_loss", *common), CHAPTER, _recipe("tac")))
     register_variant(ZooEntry(
         "adc_gan", "Auxiliary Discriminative Classifier GAN", "One classifier over 2K classes, the real and the "

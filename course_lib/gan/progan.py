@@ -515,9 +515,9 @@ def _register_zoo() -> None:
         "progan", "ProGAN",
         "Grow both networks from 4x4 up, fading each new resolution in, with pixel norm, the minibatch standard "
         "deviation and the equalized learning rate keeping the G/D competition in check.",
-        r"x_{\text{out}} = (1 - \alpha)\,\mathrm{up}(\mathrm{toRGB}_{k-1}(h_{k-1})) + \alpha\,\mathrm{toRGB}_k(h_k),"
-        r"\quad b = a \big/ \sqrt{\tfrac1C\textstyle\sum_j (a^j)^2 + \epsilon},\quad \hat w = w \cdot "
-        r"\tfrac{\sqrt2}{\sqrt{\text{fan-in}}}",
+        r"\begin{aligned} x_{\text{out}} &= (1 - \alpha)\,\mathrm{up}(\mathrm{toRGB}_{k-1}(h_{k-1})) + \alpha\,"
+        r"\mathrm{toRGB}_k(h_k), \\ b &= a \big/ \sqrt{\tfrac1C\textstyle\sum_j (a^j)^2 + \epsilon},\quad "
+        r"\hat w = w \cdot \tfrac{\sqrt2}{\sqrt{\text{fan-in}}} \end{aligned}",
         ("karras2018progan",),
         ("course_lib.gan.progan.ProGANGenerator", "course_lib.gan.progan.ProGANDiscriminator",
          "course_lib.gan.progan.ProgressiveGrowing", "course_lib.gan.progan.pixel_norm",

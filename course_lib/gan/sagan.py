@@ -201,8 +201,9 @@ def _register_zoo() -> None:
         "sagan", "Self-attention GAN",
         "Self-attention blocks in both networks let distant parts of an image agree, with spectral norm in both "
         "networks, the hinge loss and two learning rates (TTUR).",
-        r"y_j = \gamma \textstyle\sum_i \operatorname{softmax}_i\big(f(x_i)^\top g(x_j)\big)\, h(x_i) + x_j,"
-        r"\quad \gamma_0 = 0,\quad L_D = \mathbb E\max(0, 1 - D(x)) + \mathbb E\max(0, 1 + D(G(z)))",
+        r"\begin{aligned} y_j &= \gamma \textstyle\sum_i \operatorname{softmax}_i\big(f(x_i)^\top g(x_j)\big)\, h(x_i) "
+        r"+ x_j,\quad \gamma_0 = 0, \\ L_D &= \mathbb E\max(0, 1 - D(x)) + \mathbb E\max(0, 1 + D(G(z))) "
+        r"\end{aligned}",
         ("zhang2019sagan",),
         ("course_lib.gan.attention.SelfAttention2d", "course_lib.gan.sagan.SAGANGenerator",
          "course_lib.gan.sagan.SAGANDiscriminator", "course_lib.gan.sagan.sagan_config",

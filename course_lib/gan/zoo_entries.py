@@ -116,8 +116,8 @@ for _entry in (
     ZooEntry(
         "dcgan", "DCGAN", "All-convolutional networks (strided and fractionally-strided convolutions, batch norm, "
         "ReLU/tanh in G and leaky ReLU in D) make the original GAN train on images.",
-        r"\min_G \max_D\; \mathbb E_{x}[\log D(x)] + \mathbb E_{z}[\log(1 - D(G(z)))]"
-        r"\quad\text{(non-saturating G, Adam } 2\cdot10^{-4}, \beta_1 = 0.5)",
+        r"\begin{aligned} &\min_G \max_D\; \mathbb E_{x}[\log D(x)] + \mathbb E_{z}[\log(1 - D(G(z)))] \\ "
+        r"&\text{(non-saturating G, Adam } 2\cdot10^{-4}, \beta_1 = 0.5) \end{aligned}",
         ("radford2016dcgan",),
         ("course_lib.gan.dcgan.DCGANGenerator", "course_lib.gan.dcgan.DCGANDiscriminator",
          "course_lib.gan.dcgan.dcgan_init_"),

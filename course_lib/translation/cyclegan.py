@@ -495,8 +495,9 @@ def _register_zoo() -> None:
         "cyclegan", "CycleGAN",
         "Two generators between unpaired domains, each translation undone by the other: the cycle-consistency loss "
         "replaces the missing pairs; LSGAN losses, an identity term and a buffer of 50 past fakes.",
-        r"\mathcal L = \mathcal L_{GAN}(G, D_Y) + \mathcal L_{GAN}(F, D_X) + \lambda\,(\mathbb E\lVert F(G(x)) "
-        r"- x\rVert_1 + \mathbb E\lVert G(F(y)) - y\rVert_1) + 0.5\lambda\,\mathcal L_{id},\quad\lambda = 10",
+        r"\begin{aligned} \mathcal L &= \mathcal L_{GAN}(G, D_Y) + \mathcal L_{GAN}(F, D_X) \\ &\quad + \lambda\,"
+        r"(\mathbb E\lVert F(G(x)) - x\rVert_1 + \mathbb E\lVert G(F(y)) - y\rVert_1) + 0.5\lambda\,\mathcal L_{id},"
+        r"\quad\lambda = 10 \end{aligned}",
         ("zhu2017cyclegan",),
         ("course_lib.translation.cyclegan.ResnetGenerator", "course_lib.translation.cyclegan.ImagePool",
          "course_lib.translation.cyclegan.CycleGANObjective", "course_lib.translation.cyclegan.LinearDecay"),
