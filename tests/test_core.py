@@ -371,3 +371,13 @@ def test_case_weights_decide_partial_credit():
     for bad in (0, -1.0, float("nan"), "2"):
         with pytest.raises(ValueError, match="weight"):
             CaseInput("x", {}, weight=bad)
+
+
+def test_record_call_gives_what_was_raised_or_a_plain_result():
+    from course_lib.exercises.core import Raised, record_call
+
+    out = record_call(lambda x: x * 2, torch.ones(2))
+    assert torch.equal(out, torch.full((2,), 2.0))
+    assert type(record_call(lambda: (1, 2))).__name__ == "Opaque"  # what plain() cannot compare stays opaque
+    raised = record_call(lambda: 1 / 0)
+    assert type(raised) is Raised

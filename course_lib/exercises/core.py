@@ -70,6 +70,7 @@ __all__ = [
     "Opaque",
     "Raised",
     "capture",
+    "record_call",
     "plain",
     "fresh",
     "spec_cases",
@@ -550,6 +551,13 @@ def case_generators(seed: int | None, n: int, fixed: int) -> list[torch.Generato
     """One generator per case kind: seeded ``fixed + k`` for the notebook's cases (``seed=None``), else drawn from
     the grading seed (:func:`sub_seed`), so that the grader's cases are fresh but of the same kinds."""
     return [gen(fixed + k if seed is None else sub_seed(seed, k)) for k in range(n)]
+
+
+def record_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` the way a check does: what it raised (a :class:`Raised`), or its result made plain
+    (:func:`plain`: tensors to CPU, containers rebuilt) for comparison."""
+    out = capture(fn, *args, **kwargs)
+    return out if type(out) is Raised else plain(out)
 
 
 def tolerances(dtype: torch.dtype, *, loose: tuple[float, float] = (1e-5, 1e-6),
