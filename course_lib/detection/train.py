@@ -17,6 +17,11 @@ continues from the checkpoint's step up to ``steps``. On a CPU, a run interrupte
 the uninterrupted run ends, provided the batches come from a loader with ``state_dict``/``load_state_dict`` that
 records its place in the epoch (:class:`InMemoryBatches` does; a ``DataLoader`` does not, and a resumed run then
 starts a new pass over it, with a warning).
+
+Data-parallel (Appendix B): ``distributed=init_distributed()`` on every rank of a ``torchrun`` launch. The loader
+yields the same *global* batch on every rank (:class:`InMemoryBatches` with the same seed does); each rank keeps its
+slice of the images and of the targets, DDP averages the gradients, the logged loss is the mean over ranks, and rank 0
+alone prints and writes the checkpoints (which any number of ranks can resume from).
 """
 
 from __future__ import annotations
@@ -59,6 +64,28 @@ def _positive_int(value: object, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value!r}.")
     return value
+
+
+def _shard_batch(ctx: Any, images: Tensor, targets: Any) -> tuple[Tensor, Any]:
+    """Rank ``r``'s contiguous slice ``[r b, (r + 1) b)`` of a global batch of ``W b`` images and of its targets.
+
+    ``targets`` is a tensor ``(W b, ...)`` (sliced alike) or a list/tuple of ``W b`` per-image targets (the same
+    slice of the list). Raises ``ValueError`` when ``W b`` is not divisible by ``W`` or the lengths differ.
+    """
+    if not isinstance(images, Tensor) or images.dim() == 0:
+        raise TypeError(f"distributed fit_detector needs image batches as a tensor (N, ...), got "
+                        f"{type(images).__name__}.")
+    n, world = images.shape[0], ctx.world_size
+    if n % world:
+        raise ValueError(f"a global batch of {n} images cannot be split evenly over {world} ranks; use a batch "
+                         f"size divisible by {world}.")
+    if not isinstance(targets, (Tensor, list, tuple)) or len(targets) != n:
+        raise ValueError(f"distributed fit_detector slices the targets per image: they must be a tensor or a list "
+                         f"with one entry per image ({n}), got {type(targets).__name__}"
+                         f"{'' if not hasattr(targets, '__len__') else f' of length {len(targets)}'}.")
+    b = n // world
+    lo, hi = ctx.rank * b, (ctx.rank + 1) * b
+    return images[lo:hi], targets[lo:hi]
 
 
 def _to_device(obj: Any, device: torch.device) -> Any:
@@ -273,6 +300,7 @@ def fit_detector(
     checkpoint_every: int | None = None,
     keep_last: int = 2,
     resume: bool | str | os.PathLike = False,
+    distributed: Any = None,
 ) -> dict[str, list[float]]:
     """Train a detector up to ``steps`` optimizer steps: forward, loss, backward, step, with a progress bar.
 
@@ -302,6 +330,18 @@ def fit_detector(
         keep_last: how many checkpoint files to keep.
         resume: ``True``: continue from the latest checkpoint of ``checkpoint_dir`` if there is one; a path: from
             that file (or the latest one in that folder).
+        distributed: a :class:`~course_lib.train.distributed.DistributedContext` (or ``True``: from torchrun's
+            environment, :func:`~course_lib.train.distributed.init_distributed`); ``None``: one process. Call
+            fit_detector on every rank with a loader that yields the same global batch of ``W b`` images on every
+            rank (e.g. :class:`InMemoryBatches` with the same seed; not a ``DistributedSampler``, which shards by
+            itself); rank ``r`` trains on images ``[r b, (r + 1) b)`` and the same slice of the targets. The model
+            (moved to the rank's device, batch norm converted with ``sync_batchnorm``) is wrapped in
+            DistributedDataParallel, which broadcasts rank 0's weights and averages the gradients, so for a loss
+            that is a mean over images and a model without batch norm, ``W`` ranks match one process with the
+            whole batch. The logged loss is averaged over ranks; rank 0 alone prints and writes checkpoints (the
+            others wait at a barrier); a checkpoint resumes on any number of ranks (exactly on as many as wrote
+            it). A failed collective (another rank crashed or hung) raises
+            :class:`~course_lib.train.distributed.RankFailureError`.
 
     Returns:
         the history, ``{"step": [...], "loss": [...], "seconds": [...]}`` (the loss of the recorded step's batch and
@@ -309,7 +349,9 @@ def fit_detector(
         checkpoint had recorded.
 
     Raises:
-        FloatingPointError: the loss became NaN or infinite (the step it happened is in the message).
+        FloatingPointError: the loss became NaN or infinite (the step it happened is in the message; distributed:
+            on any rank, and every rank raises it).
+        RankFailureError: distributed, a collective operation failed because another rank stopped.
     """
     from tqdm.auto import tqdm
 
@@ -325,8 +367,37 @@ def fit_detector(
         raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}.")
     if scheduler is not None and not callable(getattr(scheduler, "step", None)):
         raise TypeError("scheduler must have a step() method (a torch.optim.lr_scheduler object) or be None.")
+    ctx = None
+    if distributed is not None:
+        from course_lib.train.distributed import DistributedContext, init_distributed
+
+        ctx = init_distributed() if distributed is True else distributed
+        if not isinstance(ctx, DistributedContext):
+            raise TypeError(f"distributed must be a DistributedContext (init_distributed()), True or None, got "
+                            f"{type(distributed).__name__}.")
+        from torch.utils.data.distributed import DistributedSampler
+
+        if isinstance(getattr(loader, "sampler", None), DistributedSampler):
+            raise ValueError("distributed fit_detector slices every global batch by rank itself: give every rank a "
+                             "loader of the same global batches (InMemoryBatches with the same seed), not a "
+                             "DistributedSampler, which would shard a second time.")
+        if device is None:
+            device = ctx.device
     ckpt_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
     device = next(model.parameters()).device if device is None else torch.device(device)
+    if ctx is not None:
+        if device != ctx.device:
+            raise ValueError(f"device {device} is not this rank's device {ctx.device}.")
+        prepared = ctx.prepare(model)  # on the rank's device; batch norm across ranks with sync_batchnorm
+        if prepared is not model:
+            raise ValueError("the model is itself a batch norm layer: wrap it in a module before training.")
+    is_main = ctx is None or ctx.is_main
+    show = progress and is_main
+
+    def guard(where: Callable[[], str]) -> Any:
+        import contextlib
+
+        return contextlib.nullcontext() if ctx is None else ctx.guard(where)
     resumable_loader = callable(getattr(loader, "state_dict", None)) and callable(
         getattr(loader, "load_state_dict", None))
 
@@ -352,10 +423,14 @@ def fit_detector(
             warnings.warn("the loader has no state_dict/load_state_dict: the resumed run starts a new pass over the "
                           "data, so it continues, but not bit for bit (use InMemoryBatches for an exact resume).",
                           UserWarning, stacklevel=2)
-        _set_rng_state(state["rng"])
-        if progress:
+        ranks = state.get("ranks")
+        if ctx is None or (ctx.world_size == 1 and not ranks):
+            _set_rng_state(state["rng"])
+        else:  # every rank its own generators back (a checkpoint of another world size: re-seeded, with a warning)
+            ctx.set_rng_state(ranks, fallback_seed=done)
+        if show:
             print(f"Resumed from {path} at step {done}.")
-    elif ckpt_dir is not None and latest_checkpoint(ckpt_dir) is not None and resume is False:
+    elif is_main and ckpt_dir is not None and latest_checkpoint(ckpt_dir) is not None and resume is False:
         warnings.warn(f"{ckpt_dir} already holds checkpoints; this run starts from step 0 and overwrites them as it "
                       "goes (pass resume=True to continue instead).", UserWarning, stacklevel=2)
 
@@ -367,27 +442,40 @@ def fit_detector(
             "history": {k: list(v) for k, v in history.items()},
             "loader": loader.state_dict() if resumable_loader else None,  # type: ignore[attr-defined]
             "rng": _rng_state(),
+            # distributed: every rank's global generators (a collective); None for a single process
+            "ranks": None if ctx is None else ctx.rng_states(),
         }
 
     def save(step: int, elapsed: float) -> Path:
         assert ckpt_dir is not None
-        out = save_detector_checkpoint(ckpt_dir / f"ckpt_{step:08d}.pt", snapshot(step, elapsed))
-        found = sorted((int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := _CKPT_PATTERN.match(p.name)))
-        for _, old in found[:-keep_last]:
-            old.unlink(missing_ok=True)
+        out = ckpt_dir / f"ckpt_{step:08d}.pt"
+        with guard(lambda: f"while writing the checkpoint of step {step}"):
+            state = snapshot(step, elapsed)  # distributed: a collective on every rank, then rank 0 writes
+            if is_main:
+                save_detector_checkpoint(out, state)
+                found = sorted((int(m.group(1)), p) for p in ckpt_dir.iterdir()
+                               if (m := _CKPT_PATTERN.match(p.name)))
+                for _, old in found[:-keep_last]:
+                    old.unlink(missing_ok=True)
+            if ctx is not None:
+                ctx.barrier()  # every rank returns once rank 0 has written the file
         return out
 
     if done >= steps:
-        if progress:
+        if show:
             print(f"Already at step {done} >= {steps}: nothing to do (steps counts the total).")
         return history
 
     model.train()
+    net: nn.Module = model
+    if ctx is not None:
+        with guard(lambda: "while wrapping the model in DistributedDataParallel"):
+            net = ctx.wrap(model)  # DDP: rank 0's weights broadcast now, gradients averaged in every backward
     start = time.perf_counter()
     batches = iter(loader)
     completed, saved_at = done, done if path is not None else -1  # the last step finished, the last one saved
     interrupted = False
-    with tqdm(total=steps, initial=done, disable=not progress, desc="training", unit="step") as bar:
+    with tqdm(total=steps, initial=done, disable=not show, desc="training", unit="step") as bar:
         with _deferred_interrupt() as interrupt:
             try:
                 for step in range(done + 1, steps + 1):
@@ -396,22 +484,37 @@ def fit_detector(
                     except StopIteration:  # a new epoch
                         batches = iter(loader)
                         images, targets = next(batches)
+                    if ctx is not None:
+                        images, targets = _shard_batch(ctx, images, targets)  # this rank's part of the batch
                     images, targets = _to_device(images, device), _to_device(targets, device)
-                    loss = loss_fn(model(images), targets)
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(f"the loss is {loss.item()} at step {step}; lower the learning "
-                                                 "rate (or add a warm-up, or clip the gradients).")
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if max_grad_norm is not None:
-                        nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-                    optimizer.step()
-                    if scheduler is not None:
-                        scheduler.step()
-                    now = time.perf_counter() - start
-                    out_of_time = time_limit is not None and now > time_limit
+                    with guard(lambda: f"during step {step}"):
+                        loss = loss_fn(net(images), targets)
+                        finite = bool(torch.isfinite(loss))
+                        if ctx is not None:  # all ranks raise together (else the others would wait in backward)
+                            (bad,) = ctx.agree(not finite)
+                            finite = not bad
+                        if not finite:
+                            raise FloatingPointError(f"the loss is {loss.item()} at step {step}"
+                                                     f"{'' if ctx is None else f' on rank {ctx.rank} or another'}; "
+                                                     "lower the learning rate (or add a warm-up, or clip the "
+                                                     "gradients).")
+                        optimizer.zero_grad(set_to_none=True)
+                        loss.backward()  # distributed: DDP averages the gradients over ranks here
+                        if max_grad_norm is not None:
+                            nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+                        optimizer.step()
+                        if scheduler is not None:
+                            scheduler.step()
+                        now = time.perf_counter() - start
+                        out_of_time = time_limit is not None and now > time_limit
+                        if ctx is not None:  # every rank stops after the same step (else a collective would hang)
+                            out_of_time, requested = ctx.agree(out_of_time, interrupt["requested"])
+                            interrupt["requested"] = requested
                     if step % log_every == 0 or step == steps or out_of_time or interrupt["requested"]:
                         value = loss.item()
+                        if ctx is not None:
+                            with guard(lambda: f"while averaging the loss of step {step}"):
+                                value = ctx.mean_logs({"loss": value})["loss"]  # the mean over ranks
                         history["step"].append(step)
                         history["loss"].append(value)
                         history["seconds"].append(elapsed0 + now)
@@ -431,12 +534,14 @@ def fit_detector(
     if interrupted:
         where = f"Training interrupted after step {completed}/{steps}."
         if ckpt_dir is None:
-            print(f"{where} No checkpoint_dir was given, so nothing was saved; the model keeps its weights.")
+            if is_main:
+                print(f"{where} No checkpoint_dir was given, so nothing was saved; the model keeps its weights.")
         else:
             out = save(completed, elapsed) if saved_at != completed else ckpt_dir / f"ckpt_{completed:08d}.pt"
-            print(f"{where} Saved {out}.\nTo resume: call fit_detector again with the same arguments and "
-                  f"checkpoint_dir={str(ckpt_dir)!r}, resume=True (after a restart, rebuild the model, optimizer, "
-                  "scheduler and batches first).")
+            if is_main:
+                print(f"{where} Saved {out}.\nTo resume: call fit_detector again with the same arguments and "
+                      f"checkpoint_dir={str(ckpt_dir)!r}, resume=True (after a restart, rebuild the model, optimizer, "
+                      "scheduler and batches first).")
     elif ckpt_dir is not None and saved_at != completed:
         save(completed, elapsed)
     return history
