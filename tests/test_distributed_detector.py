@@ -106,7 +106,7 @@ class FirstHalf:
             yield images[:h], targets[:h]
 
 
-def _worker(out_dir: str, ckpt_dir: str, steps: int, resume: bool, crash_at: int) -> None:
+def _worker(out_dir: str, ckpt_dir: str, steps: int, resume: bool, crash_at: int, nan_at: int = 0) -> None:
     """One rank (run by the spawned processes): train, then save this rank's weights and history."""
     from course_lib.train.distributed import init_distributed
 
@@ -116,6 +116,8 @@ def _worker(out_dir: str, ckpt_dir: str, steps: int, resume: bool, crash_at: int
     def loss_fn(pred, targets):
         if crash_at and ctx.rank == 1 and fit_calls[0] == crash_at:
             raise RuntimeError("simulated crash of rank 1")
+        if nan_at and ctx.rank == 1 and fit_calls[0] == nan_at:
+            return torch.tensor(float("nan"))  # rank 1 alone: both ranks must stop, neither may hang
         fit_calls[0] += 1
         seen.append([t["boxes"][0, 0].item() for t in targets])  # which images this rank trained on
         return detection_loss(pred, targets)
@@ -139,11 +141,11 @@ def _free_port() -> int:
 
 
 def run_ranks(out_dir: Path, ckpt_dir: Path, steps: int = STEPS, resume: bool = False, crash_at: int = 0,
-              world: int = 2, timeout: float = RUN_TIMEOUT_S) -> list[subprocess.CompletedProcess]:
+              nan_at: int = 0, world: int = 2, timeout: float = RUN_TIMEOUT_S) -> list[subprocess.CompletedProcess]:
     """Start ``world`` ranks on the loopback interface; fail the test if they are not done within ``timeout``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import test_distributed_detector as t; "
-            f"t._worker({str(out_dir)!r}, {str(ckpt_dir)!r}, {steps}, {resume}, {crash_at})")
+            f"t._worker({str(out_dir)!r}, {str(ckpt_dir)!r}, {steps}, {resume}, {crash_at}, {nan_at})")
     port = _free_port()
     procs = []
     for rank in range(world):
@@ -265,6 +267,17 @@ def test_a_crashed_rank_raises_rank_failure_error_on_the_other(tmp_path):
         rank0.stderr[-2000:]
     assert time.monotonic() - start < 35
     assert latest_checkpoint(tmp_path / "ckpt").name == f"ckpt_{HALF:08d}.pt"  # nothing written after the crash
+
+
+def test_a_nan_loss_on_one_rank_stops_every_rank_with_floating_point_error(tmp_path):
+    start = time.monotonic()
+    results = run_ranks(tmp_path / "out", tmp_path / "ckpt", steps=50, nan_at=2, timeout=35)
+    for rank, res in enumerate(results):
+        assert res.returncode != 0
+        assert "FloatingPointError: the loss is" in res.stderr and "at step 2" in res.stderr, res.stderr[-2000:]
+        assert "RankFailureError" not in res.stderr  # the ranks agreed, nobody waited for a missing all-reduce
+    assert time.monotonic() - start < 35
+    assert latest_checkpoint(tmp_path / "ckpt") is None
 
 
 # ----------------------------------------------------------------------------------------------------------------------
