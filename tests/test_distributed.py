@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from distributed_ranks import assert_ranks_ok, spawn_ranks
 import torch
 from torch import nn
 
@@ -119,12 +119,6 @@ DISTRIBUTED = {{"timeout_s": 20, "sync_batchnorm": CASE == "objective_bn"}}
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _write_config(tmp_path: Path, case: str, ckpt: Path) -> Path:
     path = tmp_path / f"config_{case}.py"
     path.write_text(CONFIG.format(case=case, ckpt=str(ckpt)))
@@ -140,34 +134,10 @@ def _env() -> dict[str, str]:
 
 def run_ranks(config: Path, *args: str, world: int = 2, timeout: float = RUN_TIMEOUT_S) -> list[subprocess.CompletedProcess]:
     """Start ``world`` ranks of the launcher with torchrun's variables on the loopback; wait at most ``timeout``."""
-    port = _free_port()
-    procs = []
-    for rank in range(world):
-        env = _env()
-        env.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
-                   MASTER_PORT=str(port))
-        procs.append(subprocess.Popen([sys.executable, "-m", "course_lib.train.launch", str(config), *args],
-                                      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    deadline = time.monotonic() + timeout
-    results = []
-    try:
-        for rank, proc in enumerate(procs):
-            try:
-                out, err = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pytest.fail(f"rank {rank} did not finish within {timeout} s (a hang)")
-            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return results
+    return spawn_ranks(lambda rank: ["-m", "course_lib.train.launch", str(config), *args], world, timeout)
 
 
-def _ok(results: list[subprocess.CompletedProcess]) -> None:
-    for rank, res in enumerate(results):
-        assert res.returncode == 0, f"rank {rank} failed:\n{res.stderr[-3000:]}"
+_ok = assert_ranks_ok
 
 
 def reference(config: Path, steps: int, batch_factor: int = 2, **overrides) -> AdversarialTrainer:

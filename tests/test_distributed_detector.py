@@ -8,15 +8,14 @@ per-image dicts with a varying number of boxes, as a detector's are.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from distributed_ranks import assert_ranks_ok, spawn_ranks
 import torch
 from torch import nn
 
@@ -134,47 +133,16 @@ def _worker(out_dir: str, ckpt_dir: str, steps: int, resume: bool, crash_at: int
 # ----------------------------------------------------------------------------------------------------------------------
 # Spawning the ranks
 # ----------------------------------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_ranks(out_dir: Path, ckpt_dir: Path, steps: int = STEPS, resume: bool = False, crash_at: int = 0,
               nan_at: int = 0, world: int = 2, timeout: float = RUN_TIMEOUT_S) -> list[subprocess.CompletedProcess]:
     """Start ``world`` ranks on the loopback interface; fail the test if they are not done within ``timeout``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import test_distributed_detector as t; "
             f"t._worker({str(out_dir)!r}, {str(ckpt_dir)!r}, {steps}, {resume}, {crash_at}, {nan_at})")
-    port = _free_port()
-    procs = []
-    for rank in range(world):
-        env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo",
-                   PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                   RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
-                   MASTER_PORT=str(port))
-        procs.append(subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
-    deadline = time.monotonic() + timeout
-    results = []
-    try:
-        for rank, proc in enumerate(procs):
-            try:
-                out, err = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pytest.fail(f"rank {rank} did not finish within {timeout} s (a hang)")
-            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return results
+    return spawn_ranks(lambda rank: ["-c", code], world, timeout)
 
 
-def _ok(results: list[subprocess.CompletedProcess]) -> None:
-    for rank, res in enumerate(results):
-        assert res.returncode == 0, f"rank {rank} failed:\n{res.stderr[-3000:]}"
+_ok = assert_ranks_ok
 
 
 def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
